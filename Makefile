@@ -1,0 +1,26 @@
+# One entry point. `make demo` and `make test` each do the whole set-up on a fresh machine:
+# find a Python >= 3.12 (PATH or pyenv), create .venv, install pymc-dlm with its test extras, then run.
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+
+.PHONY: demo test bench clean
+
+$(STAMP): pyproject.toml
+	@set -e; base="$$(scripts/find-python)"; echo "using $$base"; \
+	if [ ! -x $(PY) ]; then "$$base" -m venv $(VENV); fi; \
+	$(PY) -m pip install --quiet --upgrade pip; \
+	$(PY) -m pip install --quiet -e ".[test]"
+	@touch $(STAMP)
+
+demo: $(STAMP)
+	MPLBACKEND=Agg $(PY) -m pymc_dlm demo --out demo_output
+
+test: $(STAMP)
+	MPLBACKEND=Agg $(PY) -m pytest -q
+
+bench: $(STAMP)
+	$(PY) benchmarks/bench_filter.py
+
+clean:
+	rm -rf $(VENV) demo_output .pytest_cache

@@ -1,0 +1,97 @@
+"""Turn a :class:`~pymc_dlm.spec.StateSpaceModel` into the float arrays the kernels use."""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+import scipy.linalg
+
+from ..spec import matrix as mx
+from ..spec.model import StateSpaceModel
+from ..spec.validate import check_covariance, check_finite
+
+__all__ = ["SystemArrays", "system_arrays"]
+
+
+class SystemArrays(NamedTuple):
+    """System matrices with a leading time axis of length 1 (constant) or n (time-varying).
+
+    Shapes: ``Z (nt, p, m)``, ``d (nt, p)``, ``H (nt, p, p)``, ``T (nt, m, m)``, ``c (nt, m)``,
+    ``R (nt, m, r)``, ``Q (nt, r, r)``, ``a1 (m,)``, ``P1 (m, m)`` (the :math:`P_*` part, with
+    stationary blocks filled in) and ``P1inf (m, m)`` (:math:`P_\\infty` = diag(diffuse)).
+    """
+
+    Z: np.ndarray
+    d: np.ndarray
+    H: np.ndarray
+    T: np.ndarray
+    c: np.ndarray
+    R: np.ndarray
+    Q: np.ndarray
+    a1: np.ndarray
+    P1: np.ndarray
+    P1inf: np.ndarray
+
+
+def _numeric(model: StateSpaceModel, name: str) -> np.ndarray:
+    return np.asarray(mx.evaluate(getattr(model, name), mx.NUMPY_OPS, name), dtype=np.float64)
+
+
+def _with_time(x: np.ndarray, base_ndim: int) -> np.ndarray:
+    x = x if x.ndim == base_ndim + 1 else x[None]
+    return np.ascontiguousarray(x)
+
+
+def stationary_cov(T: np.ndarray, RQR: np.ndarray, name: str = "stationary block") -> np.ndarray:
+    r"""Solve :math:`P = T P T' + RQR'` (the unconditional covariance of a stationary block).
+
+    Raises ``ValueError`` when ``T`` has an eigenvalue on or outside the unit circle.
+    """
+    if T.size == 0:
+        return np.zeros_like(T)
+    rad = np.max(np.abs(np.linalg.eigvals(T)))
+    if rad >= 1.0:
+        raise ValueError(
+            f"the {name} must be stationary for a stationary initialisation; T has spectral "
+            f"radius {rad:.6g} >= 1"
+        )
+    P = scipy.linalg.solve_discrete_lyapunov(T, RQR)
+    return (P + P.T) / 2
+
+
+def system_arrays(model: StateSpaceModel) -> SystemArrays:
+    """Evaluate every entry as float64 arrays (``TypeError`` if an entry is symbolic)."""
+    if not isinstance(model, StateSpaceModel):
+        raise TypeError(f"model must be a StateSpaceModel; got {type(model).__name__}")
+    vals = {name: _numeric(model, name) for name in StateSpaceModel.matrix_names}
+    if not model.is_numeric:  # symbolic-free lazy nodes: validate the evaluated numbers
+        for name in ("Z", "T", "R", "d", "c", "a1"):
+            check_finite(name, vals[name])
+        for name in ("Q", "H", "P1"):
+            check_covariance(name, vals[name])
+    Z = _with_time(vals["Z"], 2)
+    T = _with_time(vals["T"], 2)
+    R = _with_time(vals["R"], 2)
+    Q = _with_time(vals["Q"], 2)
+    P1 = vals["P1"].copy()
+    st = np.flatnonzero(model.stationary)
+    if st.size:
+        Ts = T[0][np.ix_(st, st)]
+        other = np.setdiff1d(np.arange(model.m), st)
+        if other.size and np.any(T[0][np.ix_(st, other)] != 0):
+            raise ValueError("stationary states must not depend on other states through T")
+        RQR = R[0] @ Q[0] @ R[0].T
+        P1[np.ix_(st, st)] = stationary_cov(Ts, RQR[np.ix_(st, st)])
+    return SystemArrays(
+        Z=Z,
+        d=_with_time(vals["d"], 1),
+        H=_with_time(vals["H"], 2),
+        T=T,
+        c=_with_time(vals["c"], 1),
+        R=R,
+        Q=Q,
+        a1=np.ascontiguousarray(vals["a1"]),
+        P1=np.ascontiguousarray(P1),
+        P1inf=np.diag(np.asarray(model.diffuse, dtype=np.float64)),
+    )

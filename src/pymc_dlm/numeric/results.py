@@ -1,0 +1,143 @@
+"""Result records of the NumPy engine: frozen dataclasses holding bare arrays."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+__all__ = ["FilterResult", "ForecastResult", "SmootherResult"]
+
+
+@dataclass(frozen=True, eq=False)
+class FilterResult:
+    r"""Output of :func:`pymc_dlm.kalman_filter` (D&K 2012 notation, time index t = 1..n).
+
+    Attributes
+    ----------
+    a_pred : (n + 1, m) ndarray
+        Predicted states :math:`a_t = E(\alpha_t | y_{1:t-1})`; the last row is :math:`a_{n+1}`.
+    P_pred : (n + 1, m, m) ndarray
+        Their covariances :math:`P_t` (the :math:`P_{*,t}` part in diffuse periods).
+    a_filt, P_filt : (n, m), (n, m, m) ndarray
+        Filtered states :math:`a_{t|t}` and covariances :math:`P_{t|t}`.
+    v : (n, p) ndarray
+        One-step prediction errors :math:`v_t = y_t - Z_t a_t - d_t` (NaN where y is missing).
+    F : (n, p, p) ndarray
+        Their covariances :math:`F_t = Z_t P_t Z_t' + H_t` (every row, observed or not).
+    K : (n, m, p) ndarray
+        Kalman gains :math:`K_t = T_t P_t Z_t' F_t^{-1}` (D&K eq. 4.22; zero columns for missing
+        rows; NaN in diffuse periods, where the gain has two parts).
+    llf_t : (n,) ndarray
+        Log-likelihood contribution of each time step.
+    llf : float
+        Total log-likelihood (diffuse convention of statsmodels and KFAS, D&K eq. 7.4).
+    rank : (n,) ndarray of int
+        Number of informative observations at each step (the rank of the observed block of
+        :math:`F_t`; below the number observed when :math:`F_t` was singular).
+    nobs : int
+        Number of observed (non-NaN) entries of y.
+    n_diffuse : int
+        Number of diffuse time steps d (:math:`P_{\infty,t} = 0` for t > d).
+    Pinf_pred : (n_diffuse, m, m) ndarray
+        Diffuse part :math:`P_{\infty,t}` of the predicted covariance in the diffuse steps.
+    index : pandas.Index or None
+        Index of y when y was a pandas object.
+    state_names : tuple of str
+    """
+
+    a_pred: np.ndarray
+    P_pred: np.ndarray
+    a_filt: np.ndarray
+    P_filt: np.ndarray
+    v: np.ndarray
+    F: np.ndarray
+    K: np.ndarray
+    llf_t: np.ndarray
+    llf: float
+    rank: np.ndarray
+    nobs: int
+    n_diffuse: int
+    Pinf_pred: np.ndarray
+    index: Any
+    state_names: tuple
+    y: np.ndarray
+    Finv: np.ndarray  # (n, p, p) generalised inverse of the observed block of F (smoother input)
+
+    @property
+    def n(self) -> int:
+        """Number of time steps."""
+        return self.v.shape[0]
+
+
+@dataclass(frozen=True, eq=False)
+class SmootherResult:
+    r"""Output of :func:`pymc_dlm.kalman_smoother` (D&K 2012, chapter 4 and section 5.3).
+
+    Attributes
+    ----------
+    a_smooth : (n, m) ndarray
+        Smoothed states :math:`\hat\alpha_t = E(\alpha_t | y_{1:n})`.
+    V : (n, m, m) ndarray
+        Smoothed state covariances :math:`V_t = Var(\alpha_t | y_{1:n})`.
+    eps_hat, eps_var : (n, p), (n, p, p) ndarray
+        Smoothed observation disturbances and their covariances.
+    eta_hat, eta_var : (n, r), (n, r, r) ndarray
+        Smoothed state disturbances :math:`\hat\eta_t = Q_t R_t' r_t` and covariances.
+    r, N : (n, m), (n, m, m) ndarray
+        Smoothing cumulants :math:`r_{t-1}, N_{t-1}` of D&K eq. 4.44 (the :math:`r^{(0)}`,
+        :math:`N^{(0)}` parts in diffuse steps).
+    filter : FilterResult
+        The filter output the smoother ran on.
+    """
+
+    a_smooth: np.ndarray
+    V: np.ndarray
+    eps_hat: np.ndarray
+    eps_var: np.ndarray
+    eta_hat: np.ndarray
+    eta_var: np.ndarray
+    r: np.ndarray
+    N: np.ndarray
+    filter: FilterResult
+
+    @property
+    def index(self) -> Any:
+        """Index of y when y was a pandas object."""
+        return self.filter.index
+
+    @property
+    def state_names(self) -> tuple:
+        """State names."""
+        return self.filter.state_names
+
+
+@dataclass(frozen=True, eq=False)
+class ForecastResult:
+    r"""Output of :func:`pymc_dlm.forecast`.
+
+    Attributes
+    ----------
+    y_mean : (h, p) ndarray
+        :math:`E(y_{n+j} | y_{1:n})`, j = 1..h.
+    y_cov : (h, p, p) ndarray
+        :math:`Var(y_{n+j} | y_{1:n}) = Z P_{n+j} Z' + H`.
+    a : (h, m) ndarray
+        Predicted states :math:`a_{n+j}`.
+    P : (h, m, m) ndarray
+        Their covariances.
+    index : pandas.Index or None
+        Continuation of y's index when it could be extended.
+    """
+
+    y_mean: np.ndarray
+    y_cov: np.ndarray
+    a: np.ndarray
+    P: np.ndarray
+    index: Any
+
+    @property
+    def y_std(self) -> np.ndarray:
+        """(h, p) standard errors of the forecasts."""
+        return np.sqrt(np.diagonal(self.y_cov, axis1=1, axis2=2))

@@ -1,0 +1,72 @@
+"""Simulation from the model (unconditional draws of states and observations)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ..spec.model import StateSpaceModel
+from .assemble import system_arrays
+
+__all__ = ["simulate"]
+
+
+def _sqrt_psd(A: np.ndarray) -> np.ndarray:
+    """A factor B with B B' = A for symmetric PSD A (eigendecomposition; singular A allowed)."""
+    lam, V = np.linalg.eigh(A)
+    return V * np.sqrt(np.clip(lam, 0.0, None))
+
+
+def simulate(
+    model: StateSpaceModel, n: int, rng: Any = None
+) -> tuple[np.ndarray, np.ndarray]:
+    r"""Draw states and observations from the model.
+
+    .. math::
+
+        \alpha_1 \sim N(a_1, P_*),\quad y_t = Z_t\alpha_t + d_t + \varepsilon_t,\quad
+        \alpha_{t+1} = T_t\alpha_t + c_t + R_t\eta_t
+
+    Diffuse states have no proper distribution: they start at ``a1`` exactly (their
+    :math:`P_*` part, zero, is used), as in statsmodels' ``simulate``.
+
+    Parameters
+    ----------
+    model : StateSpaceModel
+        Numeric model; a time-varying one must cover ``n`` steps.
+    n : int
+        Number of time steps.
+    rng : numpy.random.Generator or int, optional
+        Random generator or seed.
+
+    Returns
+    -------
+    y : (n, p) ndarray
+    alpha : (n, m) ndarray
+
+    Examples
+    --------
+    >>> import pymc_dlm as dlm
+    >>> y, alpha = dlm.simulate(dlm.LocalLevel(1.0, 0.5), 50, rng=1)
+    >>> y.shape, alpha.shape
+    ((50, 1), (50, 1))
+    """
+    if not isinstance(n, int | np.integer) or n < 1:
+        raise ValueError(f"n must be an integer >= 1; got {n!r}")
+    if model.n_time is not None and model.n_time != n:
+        raise ValueError(f"the model is time-varying over {model.n_time} steps; got n = {n}")
+    rng = np.random.default_rng(rng)
+    sys = system_arrays(model)
+    p, m, r = model.p, model.m, model.r
+    pick = lambda A, t: A[t if A.shape[0] > 1 else 0]  # noqa: E731
+    alpha = np.empty((n, m))
+    y = np.empty((n, p))
+    a = sys.a1 + _sqrt_psd(sys.P1) @ rng.standard_normal(m)
+    for t in range(n):
+        alpha[t] = a
+        eps = _sqrt_psd(pick(sys.H, t)) @ rng.standard_normal(p)
+        y[t] = pick(sys.Z, t) @ a + pick(sys.d, t) + eps
+        eta = _sqrt_psd(pick(sys.Q, t)) @ rng.standard_normal(r)
+        a = pick(sys.T, t) @ a + pick(sys.c, t) + pick(sys.R, t) @ eta
+    return y, alpha

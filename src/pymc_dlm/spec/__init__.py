@@ -1,0 +1,24 @@
+"""Layer 0, the model specification: pure data, no engine (imports only NumPy)."""
+
+from .components import (
+    Autoregressive,
+    Cycle,
+    Irregular,
+    LocalLevel,
+    LocalLinearTrend,
+    Regression,
+    Seasonal,
+)
+from .model import Component, StateSpaceModel
+
+__all__ = [
+    "Autoregressive",
+    "Component",
+    "Cycle",
+    "Irregular",
+    "LocalLevel",
+    "LocalLinearTrend",
+    "Regression",
+    "Seasonal",
+    "StateSpaceModel",
+]
