@@ -24,3 +24,4 @@ bench: $(STAMP)
 
 clean:
 	rm -rf $(VENV) demo_output .pytest_cache
+	find src -name '*.nbi' -delete -o -name '*.nbc' -delete  # numba cache (see CONTRIBUTING)

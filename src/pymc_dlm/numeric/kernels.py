@@ -313,7 +313,8 @@ def univariate_obs(y, Z, d, H, idx, k):  # pragma: no cover - compiled
 
     Returns ``(ys, Zs, h)``: ``ys = y_o - d_o``, ``Zs = Z_o`` and ``h = diag(H_o)`` when
     ``H_o`` is diagonal; otherwise the rows are transformed by :math:`L^{-1}` with
-    :math:`H_o = L L'` so that the transformed noise has covariance I (D&K section 6.4.3).
+    :math:`H_o = L D L'` (L unit lower-triangular), so that the transformed noise has the
+    diagonal covariance D (D&K 2012, section 6.4.3).
     """
     m = Z.shape[1]
     ys = np.empty(k)
@@ -336,6 +337,9 @@ def univariate_obs(y, Z, d, H, idx, k):  # pragma: no cover - compiled
             Ho[q1, q2] = H[idx[q1], idx[q2]]
     if not cholesky_inplace(Ho, k, 0.0):
         return ys, Zs, h, False
+    # H_o = L D L' with unit lower-triangular L = C diag(C)^-1 (C the Cholesky factor) and
+    # D = diag(C)^2; rows are transformed by L^{-1}, whose Jacobian is 1, so the likelihood of
+    # the transformed rows is that of the original ones.
     for q in range(k):
         s = ys[q]
         for q2 in range(q):
@@ -346,7 +350,11 @@ def univariate_obs(y, Z, d, H, idx, k):  # pragma: no cover - compiled
             for q2 in range(q):
                 s -= Ho[q, q2] * Zs[q2, j]
             Zs[q, j] = s / Ho[q, q]
-        h[q] = 1.0
+    for q in range(k):
+        ys[q] *= Ho[q, q]
+        for j in range(m):
+            Zs[q, j] *= Ho[q, q]
+        h[q] = Ho[q, q] * Ho[q, q]
     return ys, Zs, h, True
 
 

@@ -1,0 +1,5 @@
+"""``python -m pymc_dlm``."""
+
+from .cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,306 @@
+"""The NumPy engine against independent references.
+
+- statsmodels 0.15 (`MLEModel` holding exactly our matrices; exact diffuse initialisation):
+  every filtered/predicted/smoothed quantity at every t, rtol 1e-8 (two float64 codes with
+  different operation orders agree to ~1e-12; 1e-8 leaves room for ill-conditioned steps).
+- dense Gaussian conditioning on the stacked y (tests/conftest.py): llf and smoothed moments,
+  rtol 1e-10 (both are exact; only rounding differs).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import pymc_dlm as dlm
+from conftest import dense_reference, statsmodels_smooth
+
+RTOL = 1e-8
+NILE_H, NILE_Q = 15099.0, 1469.1  # Durbin and Koopman (2012), section 2.10
+
+
+def _compare(model, y, rtol=RTOL):
+    f = dlm.kalman_filter(model, y)
+    s = dlm.kalman_smoother(model, filter_result=f)
+    ref = statsmodels_smooth(model, np.asarray(y, float))
+    y2 = np.asarray(y, float).reshape(len(y), -1)
+    scale_a = np.max(np.abs(f.a_pred[: f.n]))
+    atol_a = rtol * scale_a
+    np.testing.assert_allclose(f.llf, ref.llf, rtol=rtol)
+    np.testing.assert_allclose(f.llf_t, ref.llf_obs, rtol=rtol, atol=1e-10)
+    np.testing.assert_allclose(f.a_pred, ref.predicted_state.T, rtol=rtol, atol=atol_a)
+    np.testing.assert_allclose(f.a_filt, ref.filtered_state.T, rtol=rtol, atol=atol_a)
+    scale_P = np.max(np.abs(f.P_pred[f.n_diffuse:]))
+    np.testing.assert_allclose(
+        f.P_pred, np.moveaxis(ref.predicted_state_cov, -1, 0), rtol=rtol, atol=rtol * scale_P
+    )
+    np.testing.assert_allclose(
+        f.P_filt, np.moveaxis(ref.filtered_state_cov, -1, 0), rtol=rtol, atol=rtol * scale_P
+    )
+    obs = ~np.isnan(y2)
+    nd = f.n_diffuse
+    # in diffuse steps with a non-diagonal H statsmodels reports decorrelated errors; ours is
+    # always v_t = y_t - Z_t a_t - d_t, checked there against its definition
+    after = obs.copy()
+    after[:nd] = False
+    np.testing.assert_allclose(f.v[after], ref.forecasts_error.T[after], rtol=rtol, atol=atol_a)
+    s_ = dlm.numeric.system_arrays(model)
+    for t in range(nd):
+        Z, d = s_.Z[min(t, len(s_.Z) - 1)], s_.d[min(t, len(s_.d) - 1)]
+        np.testing.assert_allclose(f.v[t], y2[t] - Z @ f.a_pred[t] - d, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(
+        f.F[nd:], np.moveaxis(ref.forecasts_error_cov, -1, 0)[nd:], rtol=rtol, atol=rtol * scale_P
+    )
+    full = obs.all(axis=1)
+    full[:nd] = False
+    np.testing.assert_allclose(
+        f.K[full], np.moveaxis(ref.kalman_gain, -1, 0)[full], rtol=1e-7, atol=1e-10
+    )
+    np.testing.assert_allclose(s.a_smooth, ref.smoothed_state.T, rtol=rtol, atol=atol_a)
+    np.testing.assert_allclose(
+        s.V, np.moveaxis(ref.smoothed_state_cov, -1, 0), rtol=1e-7, atol=rtol * scale_P
+    )
+    np.testing.assert_allclose(
+        s.eta_hat, ref.smoothed_state_disturbance.T, rtol=1e-7, atol=rtol * np.sqrt(scale_P)
+    )
+    np.testing.assert_allclose(
+        s.eta_var, np.moveaxis(ref.smoothed_state_disturbance_cov, -1, 0), rtol=1e-7,
+        atol=rtol * scale_P,
+    )
+    np.testing.assert_allclose(
+        s.eps_hat[obs], ref.smoothed_measurement_disturbance.T[obs], rtol=1e-7,
+        atol=rtol * np.sqrt(scale_P),
+    )
+    return f, s
+
+
+class TestNile:
+    """Nile local level at D&K's estimates (sigma_eps^2 = 15099, sigma_eta^2 = 1469.1)."""
+
+    def test_every_quantity_matches_statsmodels(self):
+        y = dlm.datasets.load_nile()
+        _compare(dlm.LocalLevel(NILE_Q**0.5, NILE_H**0.5), y)
+
+    def test_matches_unobserved_components(self):
+        import statsmodels.api as sm
+
+        y = dlm.datasets.load_nile()
+        f = dlm.kalman_filter(dlm.LocalLevel(NILE_Q**0.5, NILE_H**0.5), y)
+        uc = sm.tsa.UnobservedComponents(y.to_numpy(), "llevel", use_exact_diffuse=True)
+        np.testing.assert_allclose(f.llf, uc.loglike([NILE_H, NILE_Q]), rtol=1e-10)
+
+    def test_loglike_fast_path_equals_filter(self):
+        y = dlm.datasets.load_nile()
+        mod = dlm.LocalLevel(NILE_Q**0.5, NILE_H**0.5)
+        assert dlm.loglike(mod, y) == dlm.kalman_filter(mod, y).llf
+
+    def test_index_is_kept(self):
+        y = dlm.datasets.load_nile()
+        f = dlm.kalman_filter(dlm.LocalLevel(1.0, 1.0), y)
+        assert f.index.equals(y.index)
+        assert f.state_names == ("level",)
+
+
+def test_trend_seasonal_matches_statsmodels():
+    """Local linear trend + monthly dummy seasonal (13 states) on log airline passengers."""
+    y = np.log(dlm.datasets.load_airline_passengers().to_numpy())
+    mod = dlm.LocalLinearTrend(0.02, 0.002, 0.01) + dlm.Seasonal(12, 0.01)
+    f, _ = _compare(mod, y)
+    assert f.n_diffuse == 13
+
+
+def test_trigonometric_seasonal_matches_statsmodels_uc():
+    import statsmodels.api as sm
+
+    y = np.log(dlm.datasets.load_airline_passengers().to_numpy())
+    mod = dlm.LocalLevel(0.03, 0.02) + dlm.Seasonal(12, 0.005, form="trigonometric")
+    uc = sm.tsa.UnobservedComponents(
+        y, "llevel", freq_seasonal=[{"period": 12}], use_exact_diffuse=True
+    )
+    ref = uc.loglike([0.02**2, 0.03**2, 0.005**2])
+    np.testing.assert_allclose(dlm.loglike(mod, y), ref, rtol=1e-10)
+    _compare(mod, y)
+
+
+def _bivariate(n=60, seed=3):
+    """p = 2, m = 3 model with correlated H, a level shared by both series, AR(1) in series 2."""
+    rng = np.random.default_rng(seed)
+    Z = np.array([[1.0, 0.0, 0.0], [0.8, 1.0, 0.0], ])
+    Z = np.hstack([Z, np.array([[0.0], [1.0]])])[:, [0, 1, 3]]
+    T = np.array([[1.0, 0.0, 0.0], [0.0, 0.6, 0.0], [0.0, 0.0, 1.0]])
+    H = np.array([[1.0, 0.3], [0.3, 0.5]])
+    Q = np.diag([0.2, 0.5, 0.01])
+    mod = dlm.StateSpaceModel(
+        Z=Z, T=T, Q=Q, H=H, d=[0.5, -1.0], c=[0.0, 0.1, 0.0],
+        P1=np.diag([0.0, 0.5 / (1 - 0.36), 0.0]), diffuse=[True, False, True],
+    )
+    y, _ = dlm.simulate(mod.replace(diffuse=[False] * 3, P1=np.diag([1.0, 0.78125, 1.0])), n,
+                        rng=rng)
+    y[5, 0] = np.nan
+    y[9, :] = np.nan
+    y[1, 1] = np.nan  # missing inside the diffuse period
+    y[20:23, 1] = np.nan
+    return mod, y
+
+
+def test_multivariate_missing_diffuse_matches_statsmodels():
+    mod, y = _bivariate()
+    f, _ = _compare(mod.replace(stationary=None), y)
+    assert f.nobs == y.size - np.isnan(y).sum()
+
+
+def test_time_varying_regression_matches_statsmodels():
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((80, 2))
+    beta = np.array([1.0, -2.0])
+    y = X @ beta + np.cumsum(rng.standard_normal(80)) * 0.3 + rng.standard_normal(80) * 0.5
+    y[[3, 40]] = np.nan
+    mod = dlm.LocalLevel(0.3, 0.5) + dlm.Regression(X, sigma_coef=[0.0, 0.05])
+    _compare(mod, y)
+
+
+class TestDenseConditioning:
+    """Known initialisation: the filter's llf and the smoother's moments equal the exact
+    Gaussian computations on the stacked vector (rtol 1e-10)."""
+
+    @pytest.mark.parametrize("missing", [False, True])
+    def test_bivariate_known_init(self, missing):
+        mod, y = _bivariate(n=12)
+        mod = mod.replace(diffuse=[False] * 3, P1=np.diag([2.0, 0.78125, 3.0]), a1=[1, 0, -1])
+        if not missing:
+            y = np.nan_to_num(y, nan=0.3)
+        llf, means, covs = dense_reference(mod, y)
+        s = dlm.kalman_smoother(mod, y)
+        np.testing.assert_allclose(s.filter.llf, llf, rtol=1e-10)
+        np.testing.assert_allclose(s.a_smooth, means, rtol=1e-10, atol=1e-10)
+        np.testing.assert_allclose(s.V, covs, rtol=1e-9, atol=1e-11)
+
+    def test_time_varying_and_intercepts(self):
+        rng = np.random.default_rng(5)
+        n = 10
+        T = 0.9 * np.eye(2)[None] + 0.05 * rng.standard_normal((n, 2, 2))
+        Z = rng.standard_normal((n, 1, 2))
+        mod = dlm.StateSpaceModel(
+            Z=Z, T=T, Q=np.diag([0.3, 0.1]), H=[[0.4]], c=rng.standard_normal((n, 2)),
+            d=rng.standard_normal((n, 1)), a1=[0.5, -0.5], P1=np.eye(2),
+        )
+        y = rng.standard_normal(n)
+        llf, means, covs = dense_reference(mod, y)
+        s = dlm.kalman_smoother(mod, y)
+        np.testing.assert_allclose(s.filter.llf, llf, rtol=1e-10)
+        np.testing.assert_allclose(s.a_smooth, means, rtol=1e-10, atol=1e-12)
+        np.testing.assert_allclose(s.V, covs, rtol=1e-9, atol=1e-12)
+
+    def test_stationary_ar2_initialisation(self):
+        """AR(2) starts from its stationary covariance: check against the dense reference
+        built with the closed-form autocovariances of an AR(2)."""
+        phi1, phi2, s2 = 0.5, -0.3, 2.0
+        mod = dlm.Autoregressive([phi1, phi2], s2**0.5, sigma_obs=0.5)
+        g0 = (1 - phi2) * s2 / ((1 + phi2) * ((1 - phi2) ** 2 - phi1**2))
+        from pymc_dlm.numeric import system_arrays
+
+        P1 = system_arrays(mod).P1
+        np.testing.assert_allclose(P1[0, 0], g0, rtol=1e-12)
+        y = np.sin(np.arange(9.0))
+        llf, means, _ = dense_reference(mod, y)
+        np.testing.assert_allclose(dlm.loglike(mod, y), llf, rtol=1e-10)
+
+
+class TestMissing:
+    def test_all_missing_gives_prior_moments(self):
+        mod = dlm.LocalLevel(1.0, 2.0).replace(a1=[3.0], P1=[[4.0]], diffuse=[False])
+        y = np.full(5, np.nan)
+        f = dlm.kalman_filter(mod, y)
+        s = dlm.kalman_smoother(mod, filter_result=f)
+        assert f.llf == 0.0 and f.nobs == 0
+        np.testing.assert_allclose(f.P_pred[:, 0, 0], 4.0 + np.arange(6))
+        np.testing.assert_allclose(s.a_smooth[:, 0], 3.0)
+        np.testing.assert_allclose(s.V[:, 0, 0], 4.0 + np.arange(5))
+        assert np.isnan(f.v).all()
+
+    def test_all_missing_diffuse_stays_diffuse(self):
+        f = dlm.kalman_filter(dlm.LocalLevel(1.0, 2.0), np.full(4, np.nan))
+        assert f.llf == 0.0 and f.n_diffuse == 4 and np.all(np.isfinite(f.a_pred))
+
+    def test_missing_row_adds_zero_loglik(self):
+        y = dlm.datasets.load_nile().to_numpy().copy()
+        mod = dlm.LocalLevel(NILE_Q**0.5, NILE_H**0.5)
+        y[30] = np.nan
+        f = dlm.kalman_filter(mod, y)
+        assert f.llf_t[30] == 0.0 and f.rank[30] == 0
+        # the prediction steps over the gap: P_31 = P_30 + Q twice
+        np.testing.assert_allclose(f.P_pred[31, 0, 0], f.P_pred[30, 0, 0] + NILE_Q, rtol=1e-14)
+
+
+class TestSingularF:
+    def test_singular_F_uses_generalised_inverse(self):
+        """Two identical noiseless observations of one state: F = P [[1,1],[1,1]] has rank 1;
+        the update must equal the update with one of them, and logdet the log of the non-zero
+        eigenvalue 2P (Rao 1973)."""
+        P1 = 2.5
+        mod2 = dlm.StateSpaceModel(Z=[[1.0], [1.0]], T=[[1.0]], Q=[[0.7]], H=np.zeros((2, 2)),
+                                   a1=[0.0], P1=[[P1]])
+        mod1 = dlm.StateSpaceModel(Z=[[1.0]], T=[[1.0]], Q=[[0.7]], H=[[0.0]], a1=[0.0],
+                                   P1=[[P1]])
+        y2 = np.array([[1.2, 1.2], [0.4, 0.4]])
+        f2 = dlm.kalman_filter(mod2, y2)
+        f1 = dlm.kalman_filter(mod1, y2[:, :1])
+        assert f2.rank.tolist() == [1, 1]
+        np.testing.assert_allclose(f2.a_filt, f1.a_filt, rtol=1e-14)
+        np.testing.assert_allclose(f2.P_pred, f1.P_pred, rtol=1e-14)
+        # llf_1: rank 1, pseudo-det 2 P1, F^+ = [[1,1],[1,1]] / (4 P1), v'F^+v = 2.4^2 / (4 P1)
+        expect = -0.5 * (np.log(2 * np.pi) + np.log(2 * P1) + 2.4**2 / (4 * P1))
+        np.testing.assert_allclose(f2.llf_t[0], expect, rtol=1e-14)
+        assert np.all(np.isfinite(f2.llf_t))
+
+
+class TestForecast:
+    def test_local_level_closed_form(self):
+        """Local level: E(y_{n+j}) = a_{n+1}, Var = P_{n+1} + (j-1) q + h (D&K section 2.8)."""
+        y = dlm.datasets.load_nile()
+        mod = dlm.LocalLevel(NILE_Q**0.5, NILE_H**0.5)
+        f = dlm.kalman_filter(mod, y)
+        fc = dlm.forecast(mod, y, 5)
+        a, P = f.a_pred[-1, 0], f.P_pred[-1, 0, 0]
+        np.testing.assert_allclose(fc.y_mean[:, 0], a, rtol=1e-14)
+        np.testing.assert_allclose(
+            fc.y_cov[:, 0, 0], P + np.arange(5) * NILE_Q + NILE_H, rtol=1e-14
+        )
+        assert list(fc.index) == [1971, 1972, 1973, 1974, 1975]
+
+    def test_date_index_is_extended(self):
+        y = dlm.datasets.load_airline_passengers()
+        fc = dlm.forecast(dlm.LocalLevel(1.0, 1.0), y, 2)
+        assert [str(d.date()) for d in fc.index] == ["1961-01-01", "1961-02-01"]
+
+    def test_time_varying_model_must_cover_horizon(self):
+        X = np.ones((12, 1))
+        with pytest.raises(ValueError, match=r"n \+ steps = 13 time steps; got 12"):
+            dlm.forecast(dlm.Regression(X), np.ones(12), 1)
+
+    def test_matches_statsmodels_forecast(self):
+        import statsmodels.api as sm
+
+        y = np.log(dlm.datasets.load_airline_passengers().to_numpy())
+        mod = dlm.LocalLinearTrend(0.02, 0.002, 0.01) + dlm.Seasonal(12, 0.01)
+        uc = sm.tsa.UnobservedComponents(y, "lltrend", seasonal=12, use_exact_diffuse=True)
+        res = uc.smooth([0.01**2, 0.02**2, 0.002**2, 0.01**2])
+        ref = res.get_forecast(24)
+        fc = dlm.forecast(mod, y, 24)
+        np.testing.assert_allclose(fc.y_mean[:, 0], ref.predicted_mean, rtol=1e-9)
+        np.testing.assert_allclose(fc.y_cov[:, 0, 0], ref.var_pred_mean, rtol=1e-9)
+
+
+def test_simulation_moments():
+    """Simulated local level: the sample variance of first differences of y matches
+    q + 2h within the Monte Carlo error (6 sigma)."""
+    q, h = 1.5, 0.7
+    y, alpha = dlm.simulate(dlm.LocalLevel(q**0.5, h**0.5).replace(
+        P1=[[0.0]], diffuse=[False]), 20000, rng=11)
+    dy = np.diff(y[:, 0])
+    var = q + 2 * h
+    # Var of the sample variance of a Gaussian MA(1): approx 2 var^2 (1 + 2 rho^2) / n
+    rho = -h / var
+    se = np.sqrt(2 * var**2 * (1 + 2 * rho**2) / dy.size)
+    assert abs(dy.var() - var) < 6 * se
+    np.testing.assert_allclose(alpha[0], 0.0)
