@@ -3,50 +3,44 @@
 Layers (imports flow one way; ``tests/test_layering.py`` enforces it):
 ``spec`` -> ``numeric`` (NumPy/numba) and ``symbolic`` (PyTensor) -> ``bayes`` (PyMC) ->
 ``estimation``, ``diagnostics`` -> ``plots``, ``cli``.
+
+The names below are loaded on first use (PEP 562), so ``import pymc_dlm`` is cheap and
+``import pymc_dlm.spec`` does not load the engines.
 """
 
-from . import datasets
-from .numeric import (
-    FilterResult,
-    ForecastResult,
-    SmootherResult,
-    forecast,
-    kalman_filter,
-    kalman_smoother,
-    loglike,
-    simulate,
-)
-from .spec import (
-    Autoregressive,
-    Component,
-    Cycle,
-    Irregular,
-    LocalLevel,
-    LocalLinearTrend,
-    Regression,
-    Seasonal,
-    StateSpaceModel,
-)
+from __future__ import annotations
+
+import importlib
+from typing import Any
 
 __version__ = "0.1.0"
 
-__all__ = [
-    "Autoregressive",
-    "Component",
-    "Cycle",
-    "FilterResult",
-    "ForecastResult",
-    "Irregular",
-    "LocalLevel",
-    "LocalLinearTrend",
-    "Regression",
-    "Seasonal",
-    "SmootherResult",
-    "StateSpaceModel",
-    "datasets",
-    "forecast",
-    "kalman_filter",
-    "kalman_smoother",
-    "loglike",
-    "simulate",
-]
+_EXPORTS = {
+    "spec": [
+        "Autoregressive", "Component", "Cycle", "Irregular", "LocalLevel", "LocalLinearTrend",
+        "Regression", "Seasonal", "StateSpaceModel",
+    ],
+    "numeric": [
+        "FilterResult", "ForecastResult", "SmootherResult", "forecast", "kalman_filter",
+        "kalman_smoother", "loglike", "simulate",
+    ],
+}
+_WHERE = {name: mod for mod, names in _EXPORTS.items() for name in names}
+_SUBMODULES = {"datasets", "numeric", "spec", "cli"}
+
+__all__ = sorted(_WHERE) + ["datasets"]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _WHERE:
+        value = getattr(importlib.import_module(f".{_WHERE[name]}", __name__), name)
+    elif name in _SUBMODULES:
+        value = importlib.import_module(f".{name}", __name__)
+    else:
+        raise AttributeError(f"module 'pymc_dlm' has no attribute {name!r}")
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

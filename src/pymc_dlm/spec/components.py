@@ -103,9 +103,9 @@ def LocalLevel(
     Examples
     --------
     >>> from pymc_dlm import LocalLevel
-    >>> mod = LocalLevel(sigma_level=1469.1 ** 0.5, sigma_obs=15099 ** 0.5)
+    >>> mod = LocalLevel(sigma_level=2.0, sigma_obs=3.0)
     >>> float(mod.Q[0, 0]), float(mod.H[0, 0])
-    (1469.1, 15099.0)
+    (4.0, 9.0)
     """
     s = _sd(sigma_level, "sigma_level")
     return _model(

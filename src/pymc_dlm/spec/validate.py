@@ -17,7 +17,8 @@ PSD_RTOL = 1e-10
 
 
 def _fmt(shape: tuple) -> str:
-    return "(" + ", ".join("?" if s is None else str(s) for s in shape) + ")"
+    inner = ", ".join("?" if s is None else str(s) for s in shape)
+    return f"({inner},)" if len(shape) == 1 else f"({inner})"
 
 
 def check_shape(name: str, x: Any, expected: tuple, labels: str, n_time: int | None) -> int | None:

@@ -1,0 +1,25 @@
+"""Imports flow one way: each layer must not load the layers above it."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+CASES = [
+    ("pymc_dlm.spec", ["pytensor", "pymc", "numba", "matplotlib", "pymc_dlm.numeric"]),
+    ("pymc_dlm.numeric", ["pytensor", "pymc", "matplotlib"]),
+    ("pymc_dlm", ["pytensor", "pymc", "matplotlib", "numba", "pymc_dlm.numeric"]),
+]
+
+
+@pytest.mark.parametrize("module, forbidden", CASES)
+def test_layer_does_not_import_upper_layers(module, forbidden):
+    code = (
+        f"import sys, {module}\n"
+        f"bad = [m for m in {forbidden!r} if m in sys.modules]\n"
+        "print(','.join(bad))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "", f"{module} imported {out.stdout.strip()}"
