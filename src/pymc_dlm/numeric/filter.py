@@ -82,16 +82,19 @@ def _filter_loop(  # pragma: no cover - compiled
             ssq += Pinf[i, j] * Pinf[i, j]
     diffuse = ssq > tol_diffuse
     n_diffuse = 0
+    # constant matrices are taken out of the loop once: a view per step costs reference counts
+    Z0, d0, H0, T0, c0 = Z[0], d[0], H[0], T[0], c[0]
     for t in range(n):
-        tz = t if Z.shape[0] > 1 else 0
-        td = t if d.shape[0] > 1 else 0
-        th = t if H.shape[0] > 1 else 0
-        tt = t if T.shape[0] > 1 else 0
-        tc = t if c.shape[0] > 1 else 0
-        k = observed_rows(y[t], idx)
+        Zt = Z[t] if Z.shape[0] > 1 else Z0
+        dt = d[t] if d.shape[0] > 1 else d0
+        Ht = H[t] if H.shape[0] > 1 else H0
+        Tt = T[t] if T.shape[0] > 1 else T0
+        ct = c[t] if c.shape[0] > 1 else c0
+        yt = y[t]
+        k = observed_rows(yt, idx)
         vt = v[t] if store else vbuf
         Ft = F[t] if store else Fbuf
-        forecast_moments(a, P, Z[tz], d[td], H[th], vt, Ft, M, y[t])
+        forecast_moments(a, P, Zt, dt, Ht, vt, Ft, M, yt)
         if store:
             a_pred[t] = a
             P_pred[t] = P
@@ -100,7 +103,7 @@ def _filter_loop(  # pragma: no cover - compiled
                 Pinf_pred[t] = Pinf
                 K[t] = np.nan
                 Finv[t] = 0.0
-            ys, Zs, h, ok = univariate_obs(y[t], Z[tz], d[td], H[th], idx, k)
+            ys, Zs, h, ok = univariate_obs(yt, Zt, dt, Ht, idx, k)
             if not ok:
                 return -1, t
             af[:] = a
@@ -119,7 +122,6 @@ def _filter_loop(  # pragma: no cover - compiled
                         for q in range(p):
                             s += M[i, q] * Fi[q, j]
                         KF[i, j] = s
-                Tt = T[tt]
                 for i in range(m):
                     for j in range(p):
                         s = 0.0
@@ -133,9 +135,9 @@ def _filter_loop(  # pragma: no cover - compiled
             P_filt[t] = Pf
         if not const_rqr:
             rqr(R[t if R.shape[0] > 1 else 0], Q[t if Q.shape[0] > 1 else 0], RQR, wr)
-        predict(af, Pf, T[tt], c[tc], RQR, a, P, work)
+        predict(af, Pf, Tt, ct, RQR, a, P, work)
         if diffuse:
-            predict_cov(Pif, T[tt], Pinf, work)
+            predict_cov(Pif, Tt, Pinf, work)
             ssq = 0.0
             for i in range(m):
                 for j in range(m):

@@ -23,7 +23,7 @@ OK = 0
 SINGULAR = 1  # F was singular: generalised (Moore-Penrose) inverse used, rank < nobs
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def rqr(R, Q, out, work):  # pragma: no cover - compiled
     """out = R Q R' (m x m), symmetric by construction; work is (m, r)."""
     m, r = R.shape
@@ -42,7 +42,7 @@ def rqr(R, Q, out, work):  # pragma: no cover - compiled
             out[j, i] = s
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def predict(a, P, T, c, RQR, a_out, P_out, work):  # pragma: no cover - compiled
     r"""Prediction step, D&K (2012) eq. 4.21 (second half).
 
@@ -78,7 +78,7 @@ def predict(a, P, T, c, RQR, a_out, P_out, work):  # pragma: no cover - compiled
             P_out[j, i] = s
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def predict_cov(P, T, P_out, work):  # pragma: no cover - compiled
     """P_out = T P T' (the diffuse part of the prediction, D&K eq. 5.8)."""
     m = P.shape[0]
@@ -101,7 +101,7 @@ def predict_cov(P, T, P_out, work):  # pragma: no cover - compiled
             P_out[j, i] = s
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def observed_rows(y, idx):  # pragma: no cover - compiled
     """Write the indices of the non-NaN entries of y into idx; return how many."""
     k = 0
@@ -112,7 +112,7 @@ def observed_rows(y, idx):  # pragma: no cover - compiled
     return k
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def forecast_moments(a, P, Z, d, H, v, F, M, y):  # pragma: no cover - compiled
     r"""One-step prediction of y_t for every row, D&K eq. 4.13.
 
@@ -146,7 +146,7 @@ def forecast_moments(a, P, Z, d, H, v, F, M, y):  # pragma: no cover - compiled
             F[j, i] = s
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def cholesky_inplace(A, k, tol):  # pragma: no cover - compiled
     """Lower Cholesky factor of A[:k, :k] in place; False if a pivot is <= tol * max diag."""
     big = 0.0
@@ -174,7 +174,7 @@ def cholesky_inplace(A, k, tol):  # pragma: no cover - compiled
     return True
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def update(a, P, v, F, M, idx, k, tol, a_out, P_out, Finv, L, W, u):  # pragma: no cover
     r"""Updating step with the observed rows ``idx[:k]``, D&K (2012) eqs. 4.24-4.26.
 
