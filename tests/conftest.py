@@ -9,7 +9,7 @@ import pytest
 from threadpoolctl import threadpool_limits
 
 import pymc_dlm as dlm
-from pymc_dlm.numeric import system_arrays
+from pymc_dlm.numeric.assemble import at_time, system_arrays
 
 
 @pytest.fixture(autouse=True, scope="session")
@@ -81,7 +81,6 @@ def dense_reference(model: dlm.StateSpaceModel, y: np.ndarray):
     y = np.asarray(y, float).reshape(len(y), -1)
     n, p = y.shape
     m, r = model.m, model.r
-    pick = lambda A, t: A[t if A.shape[0] > 1 else 0]  # noqa: E731
     # alpha = mu_a + A @ xi, xi = (alpha_1 - a1, eta_1..eta_{n-1}) ~ N(0, blockdiag(P1, Q...))
     k = m + (n - 1) * r
     A = np.zeros((n * m, k))
@@ -91,19 +90,19 @@ def dense_reference(model: dlm.StateSpaceModel, y: np.ndarray):
     A[:m, :m] = np.eye(m)
     mu[:m] = s.a1
     for t in range(1, n):
-        Tt = pick(s.T, t - 1)
+        Tt = at_time(s.T, t - 1)
         A[t * m:(t + 1) * m] = Tt @ A[(t - 1) * m:t * m]
-        A[t * m:(t + 1) * m, m + (t - 1) * r:m + t * r] = pick(s.R, t - 1)
-        mu[t * m:(t + 1) * m] = Tt @ mu[(t - 1) * m:t * m] + pick(s.c, t - 1)
-        cov_xi[m + (t - 1) * r:m + t * r, m + (t - 1) * r:m + t * r] = pick(s.Q, t - 1)
+        A[t * m:(t + 1) * m, m + (t - 1) * r:m + t * r] = at_time(s.R, t - 1)
+        mu[t * m:(t + 1) * m] = Tt @ mu[(t - 1) * m:t * m] + at_time(s.c, t - 1)
+        cov_xi[m + (t - 1) * r:m + t * r, m + (t - 1) * r:m + t * r] = at_time(s.Q, t - 1)
     cov_a = A @ cov_xi @ A.T
     Zb = np.zeros((n * p, n * m))
     Hb = np.zeros((n * p, n * p))
     db = np.zeros(n * p)
     for t in range(n):
-        Zb[t * p:(t + 1) * p, t * m:(t + 1) * m] = pick(s.Z, t)
-        Hb[t * p:(t + 1) * p, t * p:(t + 1) * p] = pick(s.H, t)
-        db[t * p:(t + 1) * p] = pick(s.d, t)
+        Zb[t * p:(t + 1) * p, t * m:(t + 1) * m] = at_time(s.Z, t)
+        Hb[t * p:(t + 1) * p, t * p:(t + 1) * p] = at_time(s.H, t)
+        db[t * p:(t + 1) * p] = at_time(s.d, t)
     mu_y = Zb @ mu + db
     cov_y = Zb @ cov_a @ Zb.T + Hb
     cov_ay = cov_a @ Zb.T

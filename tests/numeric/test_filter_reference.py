@@ -14,6 +14,7 @@ import pytest
 
 import pymc_dlm as dlm
 from conftest import dense_reference, statsmodels_smooth
+from pymc_dlm.numeric.assemble import at_time
 
 RTOL = 1e-8
 NILE_H, NILE_Q = 15099.0, 1469.1  # Durbin and Koopman (2012), section 2.10
@@ -46,7 +47,7 @@ def _compare(model, y, rtol=RTOL):
     np.testing.assert_allclose(f.v[after], ref.forecasts_error.T[after], rtol=rtol, atol=atol_a)
     s_ = dlm.numeric.system_arrays(model)
     for t in range(nd):
-        Z, d = s_.Z[min(t, len(s_.Z) - 1)], s_.d[min(t, len(s_.d) - 1)]
+        Z, d = at_time(s_.Z, t), at_time(s_.d, t)
         np.testing.assert_allclose(f.v[t], y2[t] - Z @ f.a_pred[t] - d, rtol=1e-12, atol=1e-12)
     np.testing.assert_allclose(
         f.F[nd:], np.moveaxis(ref.forecasts_error_cov, -1, 0)[nd:], rtol=rtol, atol=rtol * scale_P

@@ -11,7 +11,7 @@ from ..spec import matrix as mx
 from ..spec.model import StateSpaceModel
 from ..spec.validate import check_covariance, check_finite
 
-__all__ = ["SystemArrays", "system_arrays"]
+__all__ = ["SystemArrays", "at_time", "system_arrays"]
 
 
 class SystemArrays(NamedTuple):
@@ -32,6 +32,11 @@ class SystemArrays(NamedTuple):
     a1: np.ndarray
     P1: np.ndarray
     P1inf: np.ndarray
+
+
+def at_time(A: np.ndarray, t: int) -> np.ndarray:
+    """Slice ``t`` of a system array with a leading time axis of length 1 (constant) or n."""
+    return A[t if A.shape[0] > 1 else 0]
 
 
 def _numeric(model: StateSpaceModel, name: str) -> np.ndarray:

@@ -82,7 +82,7 @@ def _filter_loop(  # pragma: no cover - compiled
             ssq += Pinf[i, j] * Pinf[i, j]
     diffuse = ssq > tol_diffuse
     n_diffuse = 0
-    # constant matrices are taken out of the loop once: a view per step costs reference counts
+    # constant matrices are sliced once, before the loop (measured: no speed change; kept for clarity)
     Z0, d0, H0, T0, c0 = Z[0], d[0], H[0], T[0], c[0]
     for t in range(n):
         Zt = Z[t] if Z.shape[0] > 1 else Z0

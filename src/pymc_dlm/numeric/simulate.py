@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 
 from ..spec.model import StateSpaceModel
-from .assemble import system_arrays
+from .assemble import at_time, system_arrays
 
 __all__ = ["simulate"]
 
@@ -59,14 +59,13 @@ def simulate(
     rng = np.random.default_rng(rng)
     sys = system_arrays(model)
     p, m, r = model.p, model.m, model.r
-    pick = lambda A, t: A[t if A.shape[0] > 1 else 0]  # noqa: E731
     alpha = np.empty((n, m))
     y = np.empty((n, p))
     a = sys.a1 + _sqrt_psd(sys.P1) @ rng.standard_normal(m)
     for t in range(n):
         alpha[t] = a
-        eps = _sqrt_psd(pick(sys.H, t)) @ rng.standard_normal(p)
-        y[t] = pick(sys.Z, t) @ a + pick(sys.d, t) + eps
-        eta = _sqrt_psd(pick(sys.Q, t)) @ rng.standard_normal(r)
-        a = pick(sys.T, t) @ a + pick(sys.c, t) + pick(sys.R, t) @ eta
+        eps = _sqrt_psd(at_time(sys.H, t)) @ rng.standard_normal(p)
+        y[t] = at_time(sys.Z, t) @ a + at_time(sys.d, t) + eps
+        eta = _sqrt_psd(at_time(sys.Q, t)) @ rng.standard_normal(r)
+        a = at_time(sys.T, t) @ a + at_time(sys.c, t) + at_time(sys.R, t) @ eta
     return y, alpha

@@ -14,7 +14,7 @@ import numpy as np
 from numba import njit
 
 from ..spec.model import StateSpaceModel
-from .assemble import SystemArrays, system_arrays
+from .assemble import SystemArrays, at_time, system_arrays
 from .filter import TOL, TOL_DIFFUSE, kalman_filter
 from .kernels import observed_rows, univariate_obs, update_diffuse
 from .results import FilterResult, SmootherResult
@@ -207,10 +207,9 @@ def _diffuse_smoother(
     N1 = np.zeros((m, m))
     N2 = np.zeros((m, m))
     eye = np.eye(m)
-    pick = lambda A, t: A[t if A.shape[0] > 1 else 0]  # noqa: E731
     for t in range(f.n_diffuse - 1, -1, -1):
-        Z, d, H, T = pick(sys.Z, t), pick(sys.d, t), pick(sys.H, t), pick(sys.T, t)
-        R, Q = pick(sys.R, t), pick(sys.Q, t)
+        Z, d, H, T = at_time(sys.Z, t), at_time(sys.d, t), at_time(sys.H, t), at_time(sys.T, t)
+        R, Q = at_time(sys.R, t), at_time(sys.Q, t)
         QR = Q @ R.T
         out["eta_hat"][t] = QR @ r0
         out["eta_var"][t] = Q - QR @ N0 @ QR.T
