@@ -23,6 +23,8 @@ _EXPORTS = {
     "numeric": [
         "FilterResult", "ForecastResult", "SmootherResult", "forecast", "kalman_filter",
         "kalman_smoother", "loglike", "simulate",
+        "KalmanState", "SequenceResult", "StepResult", "concentrated_neg2_loglik", "kalman",
+        "kalman_sequence", "neg2_loglik", "predict_ahead",
     ],
 }
 _WHERE = {name: mod for mod, names in _EXPORTS.items() for name in names}

@@ -1,4 +1,4 @@
-"""Layer 1a, the NumPy engine: numba kernels, filter, smoother, forecast, simulation.
+"""Layer 1a, the NumPy engine: numba kernels, filter, smoother, forecast, simulation, stepwise procedure.
 
 Never imports pytensor or pymc (``tests/test_layering.py`` checks it).
 """
@@ -9,9 +9,27 @@ from .forecast import forecast
 from .results import FilterResult, ForecastResult, SmootherResult
 from .simulate import simulate
 from .smoother import kalman_smoother
+from .stepwise import (
+    KalmanState,
+    SequenceResult,
+    StepResult,
+    concentrated_neg2_loglik,
+    kalman,
+    kalman_sequence,
+    neg2_loglik,
+    predict_ahead,
+)
 
 __all__ = [
     "FilterResult",
+    "KalmanState",
+    "SequenceResult",
+    "StepResult",
+    "concentrated_neg2_loglik",
+    "kalman",
+    "kalman_sequence",
+    "neg2_loglik",
+    "predict_ahead",
     "ForecastResult",
     "SmootherResult",
     "SystemArrays",
