@@ -26,9 +26,10 @@ _EXPORTS = {
         "KalmanState", "SequenceResult", "StepResult", "concentrated_neg2_loglik", "kalman",
         "kalman_sequence", "neg2_loglik", "predict_ahead",
     ],
+    "bayes": ["DLM", "sample_forecast", "sample_states"],
 }
 _WHERE = {name: mod for mod, names in _EXPORTS.items() for name in names}
-_SUBMODULES = {"datasets", "numeric", "spec", "cli"}
+_SUBMODULES = {"bayes", "datasets", "numeric", "spec", "symbolic", "cli"}
 
 __all__ = sorted(_WHERE) + ["datasets"]
 

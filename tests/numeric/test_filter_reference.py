@@ -14,10 +14,10 @@ import pytest
 
 import pymc_dlm as dlm
 from conftest import dense_reference, statsmodels_smooth
+from reference_models import NILE_H, NILE_Q, ar2, bivariate, trend_seasonal, tv_intercepts, tv_regression
 from pymc_dlm.numeric.assemble import at_time
 
 RTOL = 1e-8
-NILE_H, NILE_Q = 15099.0, 1469.1  # Durbin and Koopman (2012), section 2.10
 
 
 def _compare(model, y, rtol=RTOL):
@@ -104,8 +104,7 @@ class TestNile:
 
 def test_trend_seasonal_matches_statsmodels():
     """Local linear trend + monthly dummy seasonal (13 states) on log airline passengers."""
-    y = np.log(dlm.datasets.load_airline_passengers().to_numpy())
-    mod = dlm.LocalLinearTrend(0.02, 0.002, 0.01) + dlm.Seasonal(12, 0.01)
+    mod, y = trend_seasonal()
     f, _ = _compare(mod, y)
     assert f.n_diffuse == 13
 
@@ -123,40 +122,14 @@ def test_trigonometric_seasonal_matches_statsmodels_uc():
     _compare(mod, y)
 
 
-def _bivariate(n=60, seed=3):
-    """p = 2, m = 3 model with correlated H, a level shared by both series, AR(1) in series 2."""
-    rng = np.random.default_rng(seed)
-    Z = np.array([[1.0, 0.0, 0.0], [0.8, 1.0, 1.0]])
-    T = np.array([[1.0, 0.0, 0.0], [0.0, 0.6, 0.0], [0.0, 0.0, 1.0]])
-    H = np.array([[1.0, 0.3], [0.3, 0.5]])
-    Q = np.diag([0.2, 0.5, 0.01])
-    mod = dlm.StateSpaceModel(
-        Z=Z, T=T, Q=Q, H=H, d=[0.5, -1.0], c=[0.0, 0.1, 0.0],
-        P1=np.diag([0.0, 0.5 / (1 - 0.36), 0.0]), diffuse=[True, False, True],
-    )
-    y, _ = dlm.simulate(mod.replace(diffuse=[False] * 3, P1=np.diag([1.0, 0.78125, 1.0])), n,
-                        rng=rng)
-    y[5, 0] = np.nan
-    y[9, :] = np.nan
-    y[1, 1] = np.nan  # missing inside the diffuse period
-    y[20:23, 1] = np.nan
-    return mod, y
-
-
 def test_multivariate_missing_diffuse_matches_statsmodels():
-    mod, y = _bivariate()
+    mod, y = bivariate()
     f, _ = _compare(mod.replace(stationary=None), y)
     assert f.nobs == y.size - np.isnan(y).sum()
 
 
 def test_time_varying_regression_matches_statsmodels():
-    rng = np.random.default_rng(0)
-    X = rng.standard_normal((80, 2))
-    beta = np.array([1.0, -2.0])
-    y = X @ beta + np.cumsum(rng.standard_normal(80)) * 0.3 + rng.standard_normal(80) * 0.5
-    y[[3, 40]] = np.nan
-    mod = dlm.LocalLevel(0.3, 0.5) + dlm.Regression(X, sigma_coef=[0.0, 0.05])
-    _compare(mod, y)
+    _compare(*tv_regression())
 
 
 def _assert_matches_dense(mod, y, atol_mean, atol_cov):
@@ -173,35 +146,25 @@ class TestDenseConditioning:
 
     @pytest.mark.parametrize("missing", [False, True])
     def test_bivariate_known_init(self, missing):
-        mod, y = _bivariate(n=12)
+        mod, y = bivariate(n=12)
         mod = mod.replace(diffuse=[False] * 3, P1=np.diag([2.0, 0.78125, 3.0]), a1=[1, 0, -1])
         if not missing:
             y = np.nan_to_num(y, nan=0.3)
         _assert_matches_dense(mod, y, atol_mean=1e-10, atol_cov=1e-11)
 
     def test_time_varying_and_intercepts(self):
-        rng = np.random.default_rng(5)
-        n = 10
-        T = 0.9 * np.eye(2)[None] + 0.05 * rng.standard_normal((n, 2, 2))
-        Z = rng.standard_normal((n, 1, 2))
-        mod = dlm.StateSpaceModel(
-            Z=Z, T=T, Q=np.diag([0.3, 0.1]), H=[[0.4]], c=rng.standard_normal((n, 2)),
-            d=rng.standard_normal((n, 1)), a1=[0.5, -0.5], P1=np.eye(2),
-        )
-        y = rng.standard_normal(n)
-        _assert_matches_dense(mod, y, atol_mean=1e-12, atol_cov=1e-12)
+        _assert_matches_dense(*tv_intercepts(), atol_mean=1e-12, atol_cov=1e-12)
 
     def test_stationary_ar2_initialisation(self):
         """AR(2) starts from its stationary covariance: check against the dense reference
         built with the closed-form autocovariances of an AR(2)."""
         phi1, phi2, s2 = 0.5, -0.3, 2.0
-        mod = dlm.Autoregressive([phi1, phi2], s2**0.5, sigma_obs=0.5)
+        mod, y = ar2()
         g0 = (1 - phi2) * s2 / ((1 + phi2) * ((1 - phi2) ** 2 - phi1**2))
         from pymc_dlm.numeric import system_arrays
 
         P1 = system_arrays(mod).P1
         np.testing.assert_allclose(P1[0, 0], g0, rtol=1e-12)
-        y = np.sin(np.arange(9.0))
         llf, means, _ = dense_reference(mod, y)
         np.testing.assert_allclose(dlm.loglike(mod, y), llf, rtol=1e-10)
 

@@ -9,7 +9,7 @@ import numpy as np
 from ..spec.model import StateSpaceModel
 from .assemble import at_time, system_arrays
 
-__all__ = ["simulate"]
+__all__ = ["simulate", "simulation_smoother"]
 
 
 def _sqrt_psd(A: np.ndarray) -> np.ndarray:
@@ -69,3 +69,44 @@ def simulate(
         eta = _sqrt_psd(at_time(sys.Q, t)) @ rng.standard_normal(r)
         a = at_time(sys.T, t) @ a + at_time(sys.c, t) + at_time(sys.R, t) @ eta
     return y, alpha
+
+
+def simulation_smoother(model: StateSpaceModel, y: Any, rng: Any = None) -> np.ndarray:
+    r"""One draw of the states from :math:`p(\alpha_{1:n} \mid y)` (Durbin and Koopman 2002).
+
+    The mean-correction method: simulate :math:`(\alpha^+, y^+)` from the model (with the
+    missing values of y), smooth both series, and return
+    :math:`\tilde\alpha = \hat\alpha + \alpha^+ - \hat\alpha^+` (D&K 2012, section 4.9.3).
+    With exact diffuse states the starting value of ``alpha^+`` cancels, so simulating them
+    from ``a1`` is exact.
+
+    Parameters
+    ----------
+    model : StateSpaceModel
+        Numeric model.
+    y : (n,) or (n, p) array_like
+        Observations, NaN for missing.
+    rng : numpy.random.Generator or int, optional
+
+    Returns
+    -------
+    (n, m) ndarray
+
+    Examples
+    --------
+    >>> import numpy as np, pymc_dlm as dlm
+    >>> from pymc_dlm.numeric.simulate import simulation_smoother
+    >>> y = dlm.datasets.load_nile().to_numpy()
+    >>> draw = simulation_smoother(dlm.LocalLevel(1469.1 ** 0.5, 15099 ** 0.5), y, rng=0)
+    >>> draw.shape
+    (100, 1)
+    """
+    from .smoother import kalman_smoother
+
+    rng = np.random.default_rng(rng)
+    y = np.asarray(y, dtype=np.float64).reshape(len(y), -1)
+    y_plus, alpha_plus = simulate(model, y.shape[0], rng=rng)
+    y_plus[np.isnan(y)] = np.nan
+    hat = kalman_smoother(model, y).a_smooth
+    hat_plus = kalman_smoother(model, y_plus).a_smooth
+    return hat + alpha_plus - hat_plus

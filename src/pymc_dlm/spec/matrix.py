@@ -226,6 +226,20 @@ class _NumpyOps:
 NUMPY_OPS = _NumpyOps()
 
 
+class SubstitutingOps(_NumpyOps):
+    """NumPy evaluation with numbers in place of symbolic leaves: ``{id(leaf): value}``."""
+
+    def __init__(self, values: dict[int, Any]):
+        self.values = values
+
+    def leaf(self, x: Any, name: str) -> np.ndarray:
+        if is_symbolic_leaf(x):
+            if id(x) not in self.values:
+                raise KeyError(f"no value given for a symbolic entry of {name}")
+            return np.asarray(self.values[id(x)], dtype=np.float64)
+        return super().leaf(x, name)
+
+
 def evaluate(x: Any, ops: Any, name: str) -> Any:
     """Evaluate a stored entry with an engine's primitives (``ops``)."""
     if isinstance(x, Entries):

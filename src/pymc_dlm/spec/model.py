@@ -251,6 +251,37 @@ class StateSpaceModel:
         """
         return replace(self, **changes)
 
+    def substitute(self, values: dict[int, Any]) -> StateSpaceModel:
+        """A numeric copy with numbers in place of the symbolic entries.
+
+        Parameters
+        ----------
+        values : dict
+            ``{id(entry): number or array}`` for every symbolic entry (PyTensor variable) of
+            the model, e.g. one posterior draw of the leaves found by
+            :func:`pymc_dlm.symbolic.leaves`.
+
+        Returns
+        -------
+        StateSpaceModel
+            Validated again (so a draw with, say, a negative variance is reported).
+
+        Examples
+        --------
+        >>> import pytensor.tensor as pt
+        >>> from pymc_dlm import LocalLevel
+        >>> s = pt.dscalar("s")
+        >>> mod = LocalLevel(1.0, s)
+        >>> leaf = mod.H.rows[0][0]
+        >>> mod.substitute({id(leaf): 4.0}).H
+        array([[4.]])
+        """
+        ops = mx.SubstitutingOps(values)
+        changes = {
+            name: mx.evaluate(getattr(self, name), ops, name) for name in self.matrix_names
+        }
+        return replace(self, **changes)
+
     def __add__(self, other: StateSpaceModel) -> StateSpaceModel:
         """Compose two models: states stacked, observations added.
 

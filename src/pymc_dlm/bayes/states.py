@@ -1,0 +1,239 @@
+r"""Posterior of the latent states and posterior predictive forecasts of a ``DLM`` variable.
+
+For each posterior draw the model's symbolic entries are evaluated at the draw and the NumPy
+engine runs on the data: the smoother (D&K 2012, ch. 4), the filter, the simulation smoother
+(Durbin and Koopman 2002) or the forecast recursion (section 4.11) followed by a simulated
+path.  Results are :class:`xarray.Dataset` objects with ``chain``, ``draw``, the model's time
+coordinate and the state names, which ArviZ reads directly.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import numpy as np
+import pymc as pm
+import pytensor
+import xarray as xr
+from pytensor.graph.replace import clone_replace
+
+from ..numeric import forecast as np_forecast
+from ..numeric import kalman_filter, kalman_smoother
+from ..numeric.forecast import extend_index
+from ..numeric.simulate import _sqrt_psd, simulation_smoother
+from ..spec.validate import check_option
+
+__all__ = ["sample_forecast", "sample_states"]
+
+
+def _dlm_variable(model: pm.Model, var_name: str | None) -> Any:
+    found = [rv for rv in model.observed_RVs if hasattr(rv.owner.op, "dlm_info")]
+    if var_name is not None:
+        found = [rv for rv in found if rv.name == var_name]
+    if len(found) != 1:
+        names = [rv.name for rv in model.observed_RVs if hasattr(rv.owner.op, "dlm_info")]
+        raise ValueError(
+            f"expected exactly one observed DLM variable{'' if var_name is None else f' named {var_name!r}'}"
+            f"; the model has {names}"
+            + ("; pass var_name=..." if len(names) > 1 else "")
+        )
+    return found[0]
+
+
+def _posterior(idata: Any) -> xr.Dataset:
+    """The posterior draws as a Dataset (from a DataTree/InferenceData or a Dataset)."""
+    if isinstance(idata, xr.Dataset):
+        post = idata
+    elif hasattr(idata, "posterior"):
+        post = idata.posterior
+        post = post.to_dataset() if hasattr(post, "to_dataset") else post
+    else:
+        raise TypeError(f"idata must hold a posterior group; got {type(idata).__name__}")
+    if "chain" not in post.dims or "draw" not in post.dims:
+        raise ValueError(f"posterior draws need chain and draw dimensions; got {dict(post.sizes)}")
+    return post
+
+
+def _draws(model: pm.Model, rv: Any, idata: Any):
+    """Yield (chain, draw, numeric StateSpaceModel) for every posterior draw."""
+    info = rv.owner.op.dlm_info
+    params = rv.owner.inputs[1 : 1 + len(info.keys)]
+    free = list(model.free_RVs)
+    inputs = [v.type(name=v.name) for v in free]
+    outs = clone_replace(params, replace=dict(zip(free, inputs, strict=True)))
+    fn = pytensor.function(inputs, outs, on_unused_input="ignore", mode="FAST_COMPILE")
+    post = _posterior(idata)
+    missing = [v.name for v in free if v.name not in post]
+    if missing:
+        raise ValueError(f"the posterior lacks the free variables {missing}")
+    nchain, ndraw = post.sizes["chain"], post.sizes["draw"]
+    arrays = [np.asarray(post[v.name]) for v in free]
+    for c in range(nchain):
+        for d in range(ndraw):
+            vals = fn(*[a[c, d] for a in arrays])
+            yield c, d, info.model.substitute(dict(zip(info.keys, vals, strict=True)))
+
+
+def _data(model: pm.Model, rv: Any) -> np.ndarray:
+    value = model.rvs_to_values[rv]
+    data = value.data if hasattr(value, "data") else value.eval()
+    return np.asarray(data, dtype=np.float64).reshape(data.shape[0], -1)
+
+
+def _time_coord(model: pm.Model, rv: Any, n: int) -> Any:
+    dims = model.named_vars_to_dims.get(rv.name)
+    if dims:
+        return dims[0], np.asarray(model.coords[dims[0]])
+    return "time", np.arange(n)
+
+
+def sample_states(
+    model: pm.Model,
+    idata: Any,
+    kind: Literal["smoothed", "filtered", "simulated"] = "smoothed",
+    *,
+    var_name: str | None = None,
+    random_seed: Any = None,
+) -> xr.Dataset:
+    r"""Posterior of the latent states of the model's DLM variable.
+
+    Parameters
+    ----------
+    model : pymc.Model
+        The model holding one observed :class:`~pymc_dlm.DLM` variable (or name it).
+    idata : arviz InferenceData / DataTree, or an xarray Dataset of posterior draws
+        Draws of the model's free variables (``posterior`` group).
+    kind : {"smoothed", "filtered", "simulated"}
+        ``"smoothed"``: :math:`E(\alpha_t \mid y, \theta)` and :math:`Var(\alpha_t \mid y,
+        \theta)` per draw (D&K eqs. 4.44, 4.69); ``"filtered"``: :math:`a_{t|t}, P_{t|t}`;
+        ``"simulated"``: one draw of the whole state path per posterior draw (simulation
+        smoother of Durbin and Koopman 2002), i.e. draws from :math:`p(\alpha \mid y)`.
+    var_name : str, optional
+        Which DLM variable, when the model has several.
+    random_seed : int or numpy Generator, optional
+        For ``kind="simulated"``.
+
+    Returns
+    -------
+    xarray.Dataset
+        ``state_mean`` (chain, draw, time, state) and ``state_cov`` (chain, draw, time, state,
+        state_bis) for smoothed/filtered; ``states`` (chain, draw, time, state) for simulated.
+
+    Examples
+    --------
+    >>> import numpy as np, pymc as pm, xarray as xr, pymc_dlm as dlm
+    >>> y = dlm.datasets.load_nile()
+    >>> with pm.Model(coords={"year": y.index}) as m:
+    ...     s = pm.HalfNormal("s", 100.0)
+    ...     _ = dlm.DLM("flow", dlm.LocalLevel(s, 120.0), observed=y, dims="year")
+    >>> post = xr.Dataset({"s": (("chain", "draw"), [[38.0, 40.0]])})
+    >>> sample_states(m, post).state_mean.sizes["draw"]
+    2
+    """
+    check_option("kind", kind, ("smoothed", "filtered", "simulated"))
+    rv = _dlm_variable(model, var_name)
+    info = rv.owner.op.dlm_info
+    y = _data(model, rv)
+    tname, tvals = _time_coord(model, rv, y.shape[0])
+    rng = np.random.default_rng(random_seed)
+    post = _posterior(idata)
+    nchain, ndraw = post.sizes["chain"], post.sizes["draw"]
+    n, m = y.shape[0], info.model.m
+    mean = np.empty((nchain, ndraw, n, m))
+    cov = None if kind == "simulated" else np.empty((nchain, ndraw, n, m, m))
+    for c, d, num in _draws(model, rv, idata):
+        if kind == "smoothed":
+            s = kalman_smoother(num, y)
+            mean[c, d], cov[c, d] = s.a_smooth, s.V
+        elif kind == "filtered":
+            f = kalman_filter(num, y)
+            mean[c, d], cov[c, d] = f.a_filt, f.P_filt
+        else:
+            mean[c, d] = simulation_smoother(num, y, rng)
+    coords = {"chain": np.asarray(post["chain"]), "draw": np.asarray(post["draw"]), tname: tvals,
+              "state": list(info.model.state_names)}
+    dims = ("chain", "draw", tname, "state")
+    if kind == "simulated":
+        return xr.Dataset({"states": (dims, mean)}, coords=coords)
+    coords["state_bis"] = list(info.model.state_names)
+    return xr.Dataset({"state_mean": (dims, mean), "state_cov": (dims + ("state_bis",), cov)},
+                      coords=coords)
+
+
+def sample_forecast(
+    model: pm.Model,
+    idata: Any,
+    steps: int,
+    *,
+    var_name: str | None = None,
+    random_seed: Any = None,
+) -> xr.Dataset:
+    r"""Posterior predictive forecasts ``steps`` periods beyond the data.
+
+    For each posterior draw: the filter gives :math:`\alpha_{n+1} \mid y \sim N(a_{n+1},
+    P_{n+1})`; a state path and observations are simulated forward from a draw of it.  The
+    draws therefore carry both parameter and future uncertainty (a fan chart).
+
+    Parameters
+    ----------
+    model : pymc.Model
+    idata : posterior draws (as for :func:`sample_states`)
+    steps : int
+        Forecast horizon (>= 1).  Time-varying models need their future matrices and are
+        not supported here; use :func:`pymc_dlm.forecast` with an extended model.
+    var_name : str, optional
+    random_seed : int or numpy Generator, optional
+
+    Returns
+    -------
+    xarray.Dataset
+        ``<var_name>`` (chain, draw, time[, series]) with the time coordinate extended (dates
+        with a frequency, or integers), and ``forecast_mean`` (the forecast mean of each draw).
+
+    Examples
+    --------
+    >>> import numpy as np, pymc as pm, xarray as xr, pymc_dlm as dlm
+    >>> y = dlm.datasets.load_nile()
+    >>> with pm.Model(coords={"year": y.index}) as m:
+    ...     s = pm.HalfNormal("s", 100.0)
+    ...     _ = dlm.DLM("flow", dlm.LocalLevel(s, 120.0), observed=y, dims="year")
+    >>> post = xr.Dataset({"s": (("chain", "draw"), [[38.0, 40.0]])})
+    >>> fc = sample_forecast(m, post, 5, random_seed=1)
+    >>> fc["flow"].sizes["year"], int(fc["year"][0])
+    (5, 1971)
+    """
+    if int(steps) != steps or steps < 1:
+        raise ValueError(f"steps must be an integer >= 1; got {steps!r}")
+    steps = int(steps)
+    rv = _dlm_variable(model, var_name)
+    info = rv.owner.op.dlm_info
+    if info.model.n_time is not None:
+        raise ValueError("sample_forecast needs a time-invariant model (its future matrices are unknown)")
+    y = _data(model, rv)
+    tname, tvals = _time_coord(model, rv, y.shape[0])
+    import pandas as pd
+
+    future = extend_index(pd.Index(tvals), steps)
+    future = np.arange(y.shape[0], y.shape[0] + steps) if future is None else np.asarray(future)
+    rng = np.random.default_rng(random_seed)
+    post = _posterior(idata)
+    nchain, ndraw = post.sizes["chain"], post.sizes["draw"]
+    p = info.model.p
+    out = np.empty((nchain, ndraw, steps, p))
+    mean = np.empty((nchain, ndraw, steps, p))
+    for c, d, num in _draws(model, rv, idata):
+        fc = np_forecast(num, y, steps)
+        mean[c, d] = fc.y_mean
+        a = fc.a[0] + _sqrt_psd(fc.P[0]) @ rng.standard_normal(num.m)
+        s = num  # constant matrices
+        Z, d_, H, T, c_, R, Q = (np.asarray(getattr(s, k)) for k in ("Z", "d", "H", "T", "c", "R", "Q"))
+        Hs, Qs = _sqrt_psd(H), _sqrt_psd(Q)
+        for h in range(steps):
+            out[c, d, h] = Z @ a + d_ + Hs @ rng.standard_normal(p)
+            a = T @ a + c_ + R @ (Qs @ rng.standard_normal(num.r))
+    coords = {"chain": np.asarray(post["chain"]), "draw": np.asarray(post["draw"]), tname: future}
+    dims = ("chain", "draw", tname)
+    if info.squeeze:
+        return xr.Dataset({rv.name: (dims, out[..., 0]), "forecast_mean": (dims, mean[..., 0])}, coords=coords)
+    dims = dims + ("series",)
+    return xr.Dataset({rv.name: (dims, out), "forecast_mean": (dims, mean)}, coords=coords)
