@@ -17,16 +17,17 @@ def run() -> tuple[str, dlm.KalmanState]:
     """The table as the manual prints it (3 decimals) and the final state."""
     state = dlm.KalmanState(b=4.0, covb=16.0)
     lines = [HEADER]
+
+    def row(j: int, k: int, s: dlm.KalmanState, v: float, covv: float) -> str:
+        return (f"{j:3d} {k:2d} {s.b[0]:6.3f} {s.covb[0, 0]:6.3f} {s.n:2d} {s.ss:6.3f} "
+                f"{s.alndet:7.3f} {v:7.3f} {covv:7.3f}")
+
     for k, y in enumerate([4.4, 4.0, 3.5, 4.6]):
         step = dlm.kalman(state, y=y, z=1.0, r=1.0)           # update: b_{k|k}
         v, covv = step.v[0], step.covv[0, 0]
-        for j_row, s in ((k, step.state), (k + 1, None)):
-            if s is None:                                     # prediction: b_{k+1|k}
-                s = state = dlm.kalman(step.state, t=1.0, q=4.0).state
-            lines.append(
-                f"{j_row:3d} {k:2d} {s.b[0]:6.3f} {s.covb[0, 0]:6.3f} {s.n:2d} {s.ss:6.3f} "
-                f"{s.alndet:7.3f} {v:7.3f} {covv:7.3f}"
-            )
+        lines.append(row(k, k, step.state, v, covv))
+        state = dlm.kalman(step.state, t=1.0, q=4.0).state    # prediction: b_{k+1|k}
+        lines.append(row(k + 1, k, state, v, covv))
     return "\n".join(lines), state
 
 

@@ -39,9 +39,8 @@ def _numeric_pattern(model: StateSpaceModel, name: str) -> np.ndarray:
 
 
 def _observed_array(observed: Any, p: int) -> np.ndarray:
-    arr = observed.get_value() if hasattr(observed, "get_value") else observed
     try:
-        arr = np.array(arr, dtype=np.float64)
+        arr = np.array(observed, dtype=np.float64)
     except (TypeError, ValueError) as err:
         raise TypeError(f"observed must be numeric (NaN for missing); could not convert: {err}") from err
     if arr.ndim == 1 and p == 1:

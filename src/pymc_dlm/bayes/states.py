@@ -27,11 +27,10 @@ __all__ = ["sample_forecast", "sample_states"]
 
 
 def _dlm_variable(model: pm.Model, var_name: str | None) -> Any:
-    found = [rv for rv in model.observed_RVs if hasattr(rv.owner.op, "dlm_info")]
-    if var_name is not None:
-        found = [rv for rv in found if rv.name == var_name]
+    dlms = [rv for rv in model.observed_RVs if hasattr(rv.owner.op, "dlm_info")]
+    found = dlms if var_name is None else [rv for rv in dlms if rv.name == var_name]
     if len(found) != 1:
-        names = [rv.name for rv in model.observed_RVs if hasattr(rv.owner.op, "dlm_info")]
+        names = [rv.name for rv in dlms]
         raise ValueError(
             f"expected exactly one observed DLM variable{'' if var_name is None else f' named {var_name!r}'}"
             f"; the model has {names}"
@@ -54,15 +53,14 @@ def _posterior(idata: Any) -> xr.Dataset:
     return post
 
 
-def _draws(model: pm.Model, rv: Any, idata: Any):
-    """Yield (chain, draw, numeric StateSpaceModel) for every posterior draw."""
+def _draws(model: pm.Model, rv: Any, post: xr.Dataset):
+    """Yield (chain, draw, numeric StateSpaceModel) for every draw of ``post`` (see _posterior)."""
     info = rv.owner.op.dlm_info
     params = rv.owner.inputs[1 : 1 + len(info.keys)]
     free = list(model.free_RVs)
     inputs = [v.type(name=v.name) for v in free]
     outs = clone_replace(params, replace=dict(zip(free, inputs, strict=True)))
     fn = pytensor.function(inputs, outs, on_unused_input="ignore", mode="FAST_COMPILE")
-    post = _posterior(idata)
     missing = [v.name for v in free if v.name not in post]
     if missing:
         raise ValueError(f"the posterior lacks the free variables {missing}")
@@ -141,7 +139,7 @@ def sample_states(
     n, m = y.shape[0], info.model.m
     mean = np.empty((nchain, ndraw, n, m))
     cov = None if kind == "simulated" else np.empty((nchain, ndraw, n, m, m))
-    for c, d, num in _draws(model, rv, idata):
+    for c, d, num in _draws(model, rv, post):
         if kind == "smoothed":
             s = kalman_smoother(num, y)
             mean[c, d], cov[c, d] = s.a_smooth, s.V
@@ -221,7 +219,7 @@ def sample_forecast(
     p = info.model.p
     out = np.empty((nchain, ndraw, steps, p))
     mean = np.empty((nchain, ndraw, steps, p))
-    for c, d, num in _draws(model, rv, idata):
+    for c, d, num in _draws(model, rv, post):
         fc = np_forecast(num, y, steps)
         mean[c, d] = fc.y_mean
         a = fc.a[0] + _sqrt_psd(fc.P[0]) @ rng.standard_normal(num.m)

@@ -278,9 +278,9 @@ def kalman(
     result: dict[str, Any] = {}
     cur = state
     if do_update:
-        y_arr = np.array(y, dtype=np.float64).reshape(-1) if np.ndim(y) <= 1 else None
-        if y_arr is None:
+        if np.ndim(y) > 1:
             raise ValueError(f"y must be a vector (n_k,); got shape {np.shape(y)}")
+        y_arr = np.array(y, dtype=np.float64).reshape(-1)
         if np.any(np.isinf(y_arr)):
             raise ValueError(f"y must not contain inf (NaN marks a missing value); got {y_arr}")
         nk = y_arr.shape[0]
