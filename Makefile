@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test bench clean
+.PHONY: demo test bench bench-pymc clean
 
 $(STAMP): pyproject.toml
 	@set -e; base="$$(scripts/find-python)"; echo "using $$base"; \
@@ -22,6 +22,13 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(PY) benchmarks/bench_filter.py
 
+# pymc-extras pins its own PyMC, so it gets an environment of its own (.venv-bench)
+bench-pymc:
+	@set -e; base="$$(scripts/find-python)"; \
+	if [ ! -x .venv-bench/bin/python ]; then "$$base" -m venv .venv-bench; fi; \
+	.venv-bench/bin/python -m pip install --quiet -e . pymc-extras
+	.venv-bench/bin/python benchmarks/bench_pymc.py
+
 clean:
-	rm -rf $(VENV) demo_output .pytest_cache
+	rm -rf $(VENV) .venv-bench demo_output .pytest_cache
 	find src -name '*.nbi' -delete -o -name '*.nbc' -delete  # numba cache (see CONTRIBUTING)

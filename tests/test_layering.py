@@ -9,8 +9,9 @@ import pytest
 
 CASES = [
     ("pymc_dlm.spec", ["pytensor", "pymc", "numba", "matplotlib", "pymc_dlm.numeric"]),
-    ("pymc_dlm.numeric", ["pytensor", "pymc", "matplotlib", "pymc_dlm.symbolic"]),
-    ("pymc_dlm.symbolic", ["pymc", "matplotlib", "pymc_dlm.numeric", "pymc_dlm.bayes"]),
+    ("pymc_dlm.numeric", ["pytensor", "pymc", "matplotlib", "pymc_dlm.symbolic", "pymc_dlm.fused"]),
+    ("pymc_dlm.symbolic", ["pymc", "matplotlib", "pymc_dlm.numeric", "pymc_dlm.fused", "pymc_dlm.bayes"]),
+    ("pymc_dlm.fused", ["pymc", "matplotlib", "pymc_dlm.bayes"]),
     ("pymc_dlm.bayes", ["matplotlib"]),
     ("pymc_dlm", ["pytensor", "pymc", "matplotlib", "numba", "pymc_dlm.numeric"]),
 ]

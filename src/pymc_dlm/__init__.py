@@ -1,8 +1,9 @@
 """pymc-dlm: dynamic linear models (linear-Gaussian state-space models) for PyMC.
 
 Layers (imports flow one way; ``tests/test_layering.py`` enforces it):
-``spec`` -> ``numeric`` (NumPy/numba) and ``symbolic`` (PyTensor) -> ``bayes`` (PyMC) ->
-``estimation``, ``diagnostics`` -> ``plots``, ``cli``.
+``spec`` -> ``numeric`` (NumPy/numba) and ``symbolic`` (PyTensor) -> ``fused`` (the numba
+filter and its adjoint as one PyTensor Op) -> ``bayes`` (PyMC) -> ``estimation``,
+``diagnostics`` -> ``plots``, ``cli``.
 
 The names below are loaded on first use (PEP 562), so ``import pymc_dlm`` is cheap and
 ``import pymc_dlm.spec`` does not load the engines.
@@ -29,7 +30,7 @@ _EXPORTS = {
     "bayes": ["DLM", "sample_forecast", "sample_states"],
 }
 _WHERE = {name: mod for mod, names in _EXPORTS.items() for name in names}
-_SUBMODULES = {"bayes", "datasets", "numeric", "spec", "symbolic", "cli"}
+_SUBMODULES = {"bayes", "datasets", "fused", "numeric", "spec", "symbolic", "cli"}
 
 __all__ = sorted(_WHERE) + ["datasets"]
 

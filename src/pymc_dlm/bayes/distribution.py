@@ -1,6 +1,7 @@
 r"""``DLM``: a PyMC distribution whose log-probability is the Kalman filter likelihood.
 
-The log-probability is the scan Kalman filter of :mod:`pymc_dlm.symbolic` (the exact diffuse
+The log-probability is the Kalman filter (the fused numba Op of :mod:`pymc_dlm.fused` by
+default, or the scan graph of :mod:`pymc_dlm.symbolic`; the exact diffuse
 likelihood in statsmodels' convention, missing values masked), returned per time step so
 that ``pm.compute_log_likelihood`` and ArviZ's LOO/WAIC see one term per t.  Random draws
 simulate the state-space model (D&K 2012, eq. 3.1), so prior and posterior predictive
@@ -21,7 +22,8 @@ import pytensor
 import pytensor.tensor as pt
 
 from ..spec.model import StateSpaceModel
-from ..symbolic import diffuse_plan, leaves, loglike_t, system_tensors
+from .. import fused, symbolic
+from ..symbolic import diffuse_plan, leaves, system_tensors
 
 __all__ = ["DLM"]
 
@@ -66,7 +68,7 @@ class DLM:
     for an unregistered variable.  The value is y, (n,) when p = 1 or (n, p).
 
     log-probability: :math:`\log p(y_t \mid y_{1:t-1}, \theta)` for each t (shape (n,)),
-    from the scan Kalman filter (D&K 2012, eqs. 4.21-4.26, 7.2), exact diffuse initialisation
+    from the Kalman filter (fused Op or scan, see ``engine``) (D&K 2012, eqs. 4.21-4.26, 7.2), exact diffuse initialisation
     (statsmodels' convention), NaN in ``observed`` masked as missing.  A point where some
     :math:`F_t` is not positive definite gets ``-inf`` (samplers reject it), never NaN.
 
@@ -84,6 +86,11 @@ class DLM:
         Entries may be numbers, PyMC random variables or PyTensor expressions of them.
     observed : (n,) or (n, p) array_like, pandas Series/DataFrame
         The data; NaN marks missing values.
+    engine : {"fused", "scan"}, default "fused"
+        How the log-likelihood is computed: ``"fused"``, one PyTensor Op running the numba
+        filter with an analytic (adjoint) gradient (fast to compile and to run); ``"scan"``,
+        the ``pytensor.scan`` graph of :mod:`pymc_dlm.symbolic` (the symbolic reference, and
+        for backends without numba, e.g. JAX).  Both give the same numbers.
     dims, shape, **kwargs
         As for any PyMC distribution (``dims="time"`` with p = 1, ``("time", "series")``).
 
@@ -113,7 +120,8 @@ class DLM:
     True
     """
 
-    def __new__(cls, name: str, model: StateSpaceModel, *, observed: Any = None, **kwargs: Any):
+    def __new__(cls, name: str, model: StateSpaceModel, *, observed: Any = None,
+                engine: str = "fused", **kwargs: Any):
         if observed is None:
             raise ValueError(
                 "DLM needs observed=...; for a variable without data use DLM.dist(model, n) "
@@ -127,7 +135,8 @@ class DLM:
                 f"{y.shape[0]}"
             )
         one_d = np.ndim(raw) == 1
-        dist = cls.dist(model, y.shape[0], observed_mask=~np.isnan(y), _squeeze=one_d)
+        dist = cls.dist(model, y.shape[0], observed_mask=~np.isnan(y), engine=engine,
+                        _squeeze=one_d)
         if hasattr(observed, "get_value"):  # pm.Data: keep the shared variable
             values = observed
         else:
@@ -138,7 +147,8 @@ class DLM:
 
     @classmethod
     def dist(cls, model: StateSpaceModel, n: int | None = None, *,
-             observed_mask: np.ndarray | None = None, _squeeze: bool | None = None) -> Any:
+             observed_mask: np.ndarray | None = None, engine: str = "fused",
+             _squeeze: bool | None = None) -> Any:
         """An unregistered DLM variable of length ``n`` (default: the model's time length).
 
         Parameters
@@ -148,6 +158,8 @@ class DLM:
             Number of time steps (needed unless the model is time-varying).
         observed_mask : (n, p) bool ndarray, optional
             Where the data will be observed (plans the exact diffuse period); all by default.
+        engine : {"fused", "scan"}
+            As for :class:`DLM`.
 
         Returns
         -------
@@ -163,6 +175,9 @@ class DLM:
         (20,)
         """
         model = _check_model(model)
+        if engine not in _ENGINES:
+            raise ValueError(f"engine must be one of {sorted(_ENGINES)}; got {engine!r}")
+        loglike_t = _ENGINES[engine]
         n = model.n_time if n is None else int(n)
         if n is None or n < 1:
             raise ValueError(f"n must be a positive number of time steps; got {n}")
@@ -203,6 +218,9 @@ class DLM:
         # what sample_states / sample_forecast need to rebuild the numeric model per draw
         rv.owner.op.dlm_info = DLMInfo(model, tuple(keys), n, p, squeeze, plan)
         return rv
+
+
+_ENGINES = {"fused": fused.loglike_t, "scan": symbolic.loglike_t}
 
 
 class DLMInfo(NamedTuple):

@@ -175,6 +175,63 @@ def cholesky_inplace(A, k, tol):  # pragma: no cover - compiled
 
 
 @njit(cache=True, inline="always")
+def update_cholesky(a, P, v, F, M, idx, k, tol, a_out, P_out, Finv, L, W, u):  # pragma: no cover
+    r"""The updating step of :func:`update` when :math:`F_t` is positive definite (k >= 1).
+
+    Returns ``(ok, logdet, ss)``; ``ok`` is False (outputs untouched) when a Cholesky pivot is
+    not positive relative to ``tol``.  Arguments as :func:`update`.
+    """
+    for q1 in range(k):
+        for q2 in range(k):
+            L[q1, q2] = F[idx[q1], idx[q2]]
+    if not cholesky_inplace(L, k, tol):
+        return False, 0.0, 0.0
+    m = a.shape[0]
+    logdet = 0.0
+    ss = 0.0
+    for q in range(k):
+        s = v[idx[q]]
+        for q2 in range(q):
+            s -= L[q, q2] * u[q2]
+        u[q] = s / L[q, q]
+        ss += u[q] * u[q]
+        logdet += 2.0 * math.log(L[q, q])
+    for j in range(m):
+        for q in range(k):
+            s = M[j, idx[q]]
+            for q2 in range(q):
+                s -= L[q, q2] * W[q2, j]
+            W[q, j] = s / L[q, q]
+    for i in range(m):
+        s = a[i]
+        for q in range(k):
+            s += W[q, i] * u[q]
+        a_out[i] = s
+    for i in range(m):
+        for j in range(i, m):
+            s = P[i, j]
+            for q in range(k):
+                s -= W[q, i] * W[q, j]
+            P_out[i, j] = s
+            P_out[j, i] = s
+    if Finv.shape[0] > 0:
+        Finv[:, :] = 0.0
+        # F^{-1} = L^{-T} L^{-1}: invert L column by column (only for the smoother).
+        for col in range(k):
+            for q in range(k):
+                s = 1.0 if q == col else 0.0
+                for q2 in range(q):
+                    s -= L[q, q2] * u[q2]
+                u[q] = s / L[q, q]
+            for q in range(k - 1, -1, -1):
+                s = u[q]
+                for q2 in range(q + 1, k):
+                    s -= L[q2, q] * Finv[idx[q2], idx[col]]
+                Finv[idx[q], idx[col]] = s / L[q, q]
+    return True, logdet, ss
+
+
+@njit(cache=True, inline="always")
 def update(a, P, v, F, M, idx, k, tol, a_out, P_out, Finv, L, W, u):  # pragma: no cover
     r"""Updating step with the observed rows ``idx[:k]``, D&K (2012) eqs. 4.24-4.26.
 
@@ -209,51 +266,8 @@ def update(a, P, v, F, M, idx, k, tol, a_out, P_out, Finv, L, W, u):  # pragma: 
         if Finv.shape[0] > 0:
             Finv[:, :] = 0.0
         return OK, 0, 0.0, 0.0
-    for q1 in range(k):
-        for q2 in range(k):
-            L[q1, q2] = F[idx[q1], idx[q2]]
-    if cholesky_inplace(L, k, tol):
-        logdet = 0.0
-        ss = 0.0
-        for q in range(k):
-            s = v[idx[q]]
-            for q2 in range(q):
-                s -= L[q, q2] * u[q2]
-            u[q] = s / L[q, q]
-            ss += u[q] * u[q]
-            logdet += 2.0 * math.log(L[q, q])
-        for j in range(m):
-            for q in range(k):
-                s = M[j, idx[q]]
-                for q2 in range(q):
-                    s -= L[q, q2] * W[q2, j]
-                W[q, j] = s / L[q, q]
-        for i in range(m):
-            s = a[i]
-            for q in range(k):
-                s += W[q, i] * u[q]
-            a_out[i] = s
-        for i in range(m):
-            for j in range(i, m):
-                s = P[i, j]
-                for q in range(k):
-                    s -= W[q, i] * W[q, j]
-                P_out[i, j] = s
-                P_out[j, i] = s
-        if Finv.shape[0] > 0:
-            Finv[:, :] = 0.0
-            # F^{-1} = L^{-T} L^{-1}: invert L column by column (only for the smoother).
-            for col in range(k):
-                for q in range(k):
-                    s = 1.0 if q == col else 0.0
-                    for q2 in range(q):
-                        s -= L[q, q2] * u[q2]
-                    u[q] = s / L[q, q]
-                for q in range(k - 1, -1, -1):
-                    s = u[q]
-                    for q2 in range(q + 1, k):
-                        s -= L[q2, q] * Finv[idx[q2], idx[col]]
-                    Finv[idx[q], idx[col]] = s / L[q, q]
+    ok, logdet, ss = update_cholesky(a, P, v, F, M, idx, k, tol, a_out, P_out, Finv, L, W, u)
+    if ok:
         return OK, k, logdet, ss
     # Singular F: generalised inverse through the eigendecomposition (Rao 1973).
     Fo = np.empty((k, k))

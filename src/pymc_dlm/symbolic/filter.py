@@ -33,7 +33,7 @@ import pytensor.tensor as pt
 
 from .assemble import SystemTensors
 
-__all__ = ["TOL_DIFFUSE", "DiffusePlan", "diffuse_plan", "loglike", "loglike_t"]
+__all__ = ["TOL_DIFFUSE", "DiffusePlan", "diffuse_plan", "diffuse_steps", "loglike", "loglike_t"]
 
 LOG2PI = math.log(2.0 * math.pi)
 #: Absolute tolerance on F_inf and on sum(P_inf**2), as in the NumPy engine and statsmodels.
@@ -202,6 +202,56 @@ def _update_diffuse(a, Ps, Pi, y, Z, d, H, rows: tuple, h_diagonal: bool, tol: f
     return a, _sym(Ps), _sym(Pi), ll
 
 
+def diffuse_steps(sys: SystemTensors, y: Any, plan: DiffusePlan, *, h_diagonal: bool | None = None,
+                  tol_diffuse: float = TOL_DIFFUSE) -> tuple[Any, Any, Any, list]:
+    r"""The exact diffuse steps of ``plan``, written out; what the regular recursion starts from.
+
+    Parameters as :func:`loglike_t`.
+
+    Returns
+    -------
+    y : (n, p) tensor
+        ``y`` as a tensor (checked).
+    a, P : tensors (m,), (m, m)
+        :math:`a_{d+1}`, :math:`P_{*,d+1}` after the d = ``plan.n_steps`` diffuse steps
+        (:math:`a_1, P_1` when there are none).
+    parts : list of (1,) tensors
+        The log-likelihood of each diffuse step.
+    """
+    y = pt.as_tensor_variable(y)
+    if y.ndim != 2:
+        raise ValueError(f"y must be (n, p); got a tensor with {y.ndim} dimensions")
+    if not isinstance(plan, DiffusePlan):
+        raise TypeError(f"plan must be a DiffusePlan (see diffuse_plan); got {type(plan).__name__}")
+    p = int(sys.Z.type.shape[-2])
+    if h_diagonal is None:
+        h_diagonal = p == 1
+        data = getattr(sys.H, "data", None)
+        if not h_diagonal and isinstance(data, np.ndarray):
+            h_diagonal = bool(np.all(data * (1 - np.eye(p)) == 0))
+    observed = ~pt.isnan(y)
+    y0 = pt.where(observed, y, 0.0)
+
+    def at(name: str, t: int) -> Any:
+        x = getattr(sys, name)
+        return x[t] if x.ndim == _Matrices.base[name] + 1 else x
+
+    a = pt.as_tensor_variable(sys.a1)
+    P = pt.as_tensor_variable(sys.P1)
+    Pi = pt.constant(sys.P1inf)
+    parts = []
+    for t, rows in enumerate(plan.steps):
+        a_f, Ps_f, Pi_f, ll = _update_diffuse(
+            a, P, Pi, y0[t], at("Z", t), at("d", t), at("H", t), rows, h_diagonal, tol_diffuse
+        )
+        Tt, Rt, Qt = at("T", t), at("R", t), at("Q", t)
+        a = Tt @ a_f + at("c", t)
+        P = _sym(Tt @ Ps_f @ Tt.T + Rt @ Qt @ Rt.T)
+        Pi = _sym(Tt @ Pi_f @ Tt.T)
+        parts.append(ll[None])
+    return y, a, P, parts
+
+
 def loglike_t(sys: SystemTensors, y: Any, plan: DiffusePlan, *, h_diagonal: bool | None = None,
               tol_diffuse: float = TOL_DIFFUSE) -> pt.TensorVariable:
     r"""Per-time-step log-likelihood :math:`\log p(y_t \mid y_{1:t-1})` as a PyTensor graph.
@@ -244,38 +294,11 @@ def loglike_t(sys: SystemTensors, y: Any, plan: DiffusePlan, *, h_diagonal: bool
     >>> np.allclose(ll.eval(), [-0.5 * np.log(2 * np.pi), 0.0, -0.5 * (np.log(8 * np.pi) + 0.25)])
     True
     """
-    y = pt.as_tensor_variable(y)
-    if y.ndim != 2:
-        raise ValueError(f"y must be (n, p); got a tensor with {y.ndim} dimensions")
-    if not isinstance(plan, DiffusePlan):
-        raise TypeError(f"plan must be a DiffusePlan (see diffuse_plan); got {type(plan).__name__}")
+    y, a, P, parts = diffuse_steps(sys, y, plan, h_diagonal=h_diagonal, tol_diffuse=tol_diffuse)
     p = int(sys.Z.type.shape[-2])
-    if h_diagonal is None:
-        h_diagonal = p == 1
-        data = getattr(sys.H, "data", None)
-        if not h_diagonal and isinstance(data, np.ndarray):
-            h_diagonal = bool(np.all(data * (1 - np.eye(p)) == 0))
     observed = ~pt.isnan(y)
     w = pt.cast(observed, "float64")
     y0 = pt.where(observed, y, 0.0)
-
-    def at(name: str, t: int) -> Any:
-        x = getattr(sys, name)
-        return x[t] if x.ndim == _Matrices.base[name] + 1 else x
-
-    a = pt.as_tensor_variable(sys.a1)
-    P = pt.as_tensor_variable(sys.P1)
-    Pi = pt.constant(sys.P1inf)
-    parts = []
-    for t, rows in enumerate(plan.steps):
-        a_f, Ps_f, Pi_f, ll = _update_diffuse(
-            a, P, Pi, y0[t], at("Z", t), at("d", t), at("H", t), rows, h_diagonal, tol_diffuse
-        )
-        Tt, Rt, Qt = at("T", t), at("R", t), at("Q", t)
-        a = Tt @ a_f + at("c", t)
-        P = _sym(Tt @ Ps_f @ Tt.T + Rt @ Qt @ Rt.T)
-        Pi = _sym(Tt @ Pi_f @ Tt.T)
-        parts.append(ll[None])
 
     def regular_step(*args):
         k = len(mats.seqs)

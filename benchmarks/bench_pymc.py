@@ -1,0 +1,250 @@
+"""The PyMC likelihood: pymc-dlm's scan Kalman filter against pymc-extras' statespace, in one run.
+
+For each model and library, a fresh process builds the PyMC model with the same priors and
+compiles the log-probability + gradient function that NUTS uses
+(``model.logp_dlogp_function``), once with empty PyTensor/numba caches (cold) and once more
+with the caches that run left (warm); the warm process then times one evaluation (median).
+"pymc-dlm" is the default likelihood (the fused numba Op with its adjoint gradient),
+"pymc-dlm-scan" the same model with ``engine="scan"`` (the PyTensor scan graph).
+Last, ``pm.sample`` (2 chains, 1000 tune + 1000 draws, warm caches, compile included) on the
+Nile local level, with the bulk ESS per second of the slowest variance.
+
+pymc-extras pins its own PyMC version, so run this in a separate environment
+(``make bench-pymc`` builds ``.venv-bench`` with both libraries):
+
+    python benchmarks/bench_pymc.py             # full table
+    python benchmarks/bench_pymc.py --quick     # fewer repeats, shorter NUTS run
+
+Differences kept on purpose (both are each library's documented default): pymc-dlm uses the
+exact diffuse initialisation; pymc-extras has no diffuse option, so its initial state gets
+a Normal prior and P0 = 1e6 I (one to thirteen more parameters for it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+
+import numpy as np
+
+MODELS = {
+    "nile": "local level, n=100 (Nile)",
+    "seasonal": "trend + seasonal(12), 13 states, n=1,000",
+    "multi": "5 series / 10 states, n=2,000",
+}
+LIBS = ("pymc-dlm", "pymc-dlm-scan", "pymc-extras")  # pymc-dlm: the fused Op (default)
+
+
+# --------------------------------------------------------------------------- data
+def data(which: str) -> np.ndarray:
+    """The observations of each benchmark model (simulated ones with a fixed seed)."""
+    import pymc_dlm as dlm
+
+    rng = np.random.default_rng(1)
+    if which == "nile":
+        return dlm.datasets.load_nile().to_numpy()[:, None]
+    if which == "seasonal":
+        true = dlm.LocalLinearTrend(0.5, 0.05, 1.0) + dlm.Seasonal(12, 0.3)
+        y, _ = dlm.simulate(true.replace(diffuse=[False] * 13, P1=np.eye(13)), 1000, rng=rng)
+        return y
+    true = multi_model(np.full(10, 0.3), np.full(5, 1.0))
+    y, _ = dlm.simulate(true.replace(diffuse=[False] * 10, P1=np.eye(10)), 2000, rng=rng)
+    return y
+
+
+def multi_model(sigma_state, sigma_obs):
+    """Five independent local linear trends, one per series (Z, T block diagonal)."""
+    import pytensor.tensor as pt
+
+    import pymc_dlm as dlm
+
+    sym = not isinstance(sigma_state, np.ndarray)
+    diag = pt.diag if sym else np.diag
+    return dlm.StateSpaceModel(
+        Z=np.kron(np.eye(5), [[1.0, 0.0]]),
+        T=np.kron(np.eye(5), [[1.0, 1.0], [0.0, 1.0]]),
+        Q=diag(sigma_state**2),
+        H=diag(sigma_obs**2),
+        diffuse=[True] * 10,
+    )
+
+
+# --------------------------------------------------------------------------- models
+def build_ours(which: str, y: np.ndarray, engine: str = "fused"):
+    import pymc as pm
+
+    import pymc_dlm as dlm
+
+    with pm.Model() as model:
+        if which == "nile":
+            ssm = dlm.LocalLevel(pm.HalfNormal("sigma_level", 100.0), pm.HalfNormal("sigma_obs", 200.0))
+            dlm.DLM("y", ssm, observed=y[:, 0], engine=engine)
+        elif which == "seasonal":
+            ssm = dlm.LocalLinearTrend(
+                pm.HalfNormal("sigma_level", 1.0), pm.HalfNormal("sigma_slope", 1.0),
+                pm.HalfNormal("sigma_obs", 1.0),
+            ) + dlm.Seasonal(12, pm.HalfNormal("sigma_seasonal", 1.0))
+            dlm.DLM("y", ssm, observed=y[:, 0], engine=engine)
+        else:
+            ssm = multi_model(pm.HalfNormal("sigma_state", 1.0, shape=10),
+                              pm.HalfNormal("sigma_obs", 1.0, shape=5))
+            dlm.DLM("y", ssm, observed=y, engine=engine)
+    return model
+
+
+def build_extras(which: str, y: np.ndarray):
+    import pymc as pm
+    import pytensor.tensor as pt
+    from pymc_extras.statespace import structural as st
+
+    if which == "nile":
+        parts = st.LevelTrend(order=1, innovations_order=1) + st.MeasurementError()
+        scale = {"sigma_level_trend": 100.0, "sigma_MeasurementError": 200.0}
+        init_mu, init_sd = 1100.0, 100.0
+    elif which == "seasonal":
+        parts = (st.LevelTrend(order=2, innovations_order=[1, 1])
+                 + st.TimeSeasonality(season_length=12, innovations=True, name="seasonal")
+                 + st.MeasurementError())
+        scale, init_mu, init_sd = {}, 0.0, 10.0
+    else:
+        names = [f"y{i}" for i in range(5)]
+        parts = (st.LevelTrend(order=2, innovations_order=[1, 1], observed_state_names=names)
+                 + st.MeasurementError(observed_state_names=names))
+        scale, init_mu, init_sd = {}, 0.0, 10.0
+    ss_mod = parts.build(verbose=False)
+    with pm.Model(coords=ss_mod.coords) as model:
+        for name in ss_mod.param_names:
+            shape = ss_mod.param_info[name]["shape"]
+            if name == "P0":
+                pm.Deterministic("P0", 1e6 * pt.eye(shape[0]))
+            elif name.startswith("sigma"):
+                pm.HalfNormal(name, scale.get(name, 1.0), shape=shape)
+            else:
+                pm.Normal(name, init_mu, init_sd, shape=shape)
+        ss_mod.build_statespace_graph(y)
+    return model
+
+
+# --------------------------------------------------------------------------- worker
+def worker(lib: str, which: str, repeats: int, nuts: int) -> dict:
+    import warnings
+
+    import pymc as pm
+    from pymc.blocking import DictToArrayBijection
+    from threadpoolctl import threadpool_limits
+
+    warnings.simplefilter("ignore")
+    out: dict = {}
+    with threadpool_limits(limits=1, user_api="blas"):
+        y = data(which)
+        t0 = time.perf_counter()
+        if lib == "pymc-extras":
+            model = build_extras(which, y)
+        else:
+            model = build_ours(which, y, "scan" if lib == "pymc-dlm-scan" else "fused")
+        out["build"] = time.perf_counter() - t0
+        if nuts:
+            t0 = time.perf_counter()
+            idata = pm.sample(draws=nuts, tune=nuts, chains=2, cores=1, random_seed=1,
+                              progressbar=False, compute_convergence_checks=False)
+            out["nuts_wall"] = time.perf_counter() - t0
+            import arviz as az
+
+            names = [n for n in idata.posterior.data_vars if n.startswith("sigma")]
+            ess = az.ess(idata, var_names=names, method="bulk")
+            out["ess_min"] = float(min(float(ess[n].min()) for n in names))
+            return out
+        t0 = time.perf_counter()
+        fn = model.logp_dlogp_function(ravel_inputs=True)
+        out["compile"] = time.perf_counter() - t0
+        x = DictToArrayBijection.map(model.initial_point()).data
+        f = fn._pytensor_function
+        f(x)
+        t0 = time.perf_counter()
+        f(x)
+        one = time.perf_counter() - t0
+        inner = max(1, int(0.2 / max(one, 1e-9) / repeats))
+        times = []
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            for _ in range(inner):
+                f(x)
+            times.append((time.perf_counter() - t0) / inner)
+        out["eval"] = float(np.median(times))
+    return out
+
+
+def run_worker(lib, which, cache, repeats, nuts=0) -> dict:
+    env = dict(os.environ, PYTENSOR_FLAGS=f"base_compiledir={cache}/pt",
+               NUMBA_CACHE_DIR=f"{cache}/nb", PYTHONWARNINGS="ignore")
+    cmd = [sys.executable, __file__, "--worker", lib, which, str(repeats), str(nuts)]
+    res = subprocess.run(cmd, env=env, capture_output=True, text=True)
+    if res.returncode != 0:
+        raise RuntimeError(f"{lib}/{which} failed:\n{res.stderr[-3000:]}")
+    return json.loads(res.stdout.strip().splitlines()[-1])
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--no-nuts", action="store_true")
+    ap.add_argument("--worker", nargs=4, metavar=("LIB", "MODEL", "REPEATS", "NUTS"))
+    args = ap.parse_args(argv)
+    if args.worker:
+        lib, which, repeats, nuts = args.worker
+        print(json.dumps(worker(lib, which, int(repeats), int(nuts))))
+        return 0
+    import pymc
+    import pymc_extras
+
+    repeats = 5 if args.quick else 15
+    rows = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for lib in LIBS:
+            cache = f"{tmp}/{lib}"
+            for which in MODELS:
+                cold = run_worker(lib, which, cache, repeats)
+                warm = run_worker(lib, which, cache, repeats)
+                rows[lib, which] = (cold["compile"], warm["compile"], warm["eval"])
+                print(f"  {lib:12s} {which:9s} compile cold {cold['compile']:6.1f} s, warm "
+                      f"{warm['compile']:5.2f} s, logp+grad {warm['eval'] * 1e6:9.1f} us",
+                      file=sys.stderr, flush=True)
+        nuts = {}
+        if not args.no_nuts:
+            draws = 300 if args.quick else 1000
+            for lib in LIBS:
+                nuts[lib] = run_worker(lib, "nile", f"{tmp}/{lib}", repeats, nuts=draws)
+
+    print(f"\nPyMC likelihood, one run (pymc {pymc.__version__}, pymc-extras "
+          f"{pymc_extras.__version__}, BLAS 1 thread)\n")
+    head = (f"{'model':42s} {'library':12s} {'compile cold':>12s} {'warm':>7s} "
+            f"{'logp+grad':>11s} {'extras/this':>11s}")
+    print(head)
+    print("-" * len(head))
+    for which, label in MODELS.items():
+        for lib in LIBS:
+            c, w, e = rows[lib, which]
+            ratio = f"{rows['pymc-extras', which][2] / e:10.1f}x" if lib != "pymc-extras" else ""
+            print(f"{label if lib == LIBS[0] else '':42s} {lib:12s} {c:11.1f}s {w:6.2f}s "
+                  f"{e * 1e6:9.1f}us {ratio:>11s}")
+    if nuts:
+        draws = 300 if args.quick else 1000
+        print(f"\npm.sample on the Nile local level: 2 chains x ({draws} tune + {draws} draws), "
+              "cores=1, warm caches, compile included")
+        for lib in LIBS:
+            r = nuts[lib]
+            print(f"  {lib:12s} wall {r['nuts_wall']:7.1f} s   min bulk ESS {r['ess_min']:7.0f}   "
+                  f"ESS/s {r['ess_min'] / r['nuts_wall']:7.1f}")
+        for lib in LIBS[:2]:
+            print(f"  speed-up (wall) of {lib} over pymc-extras: "
+                  f"{nuts['pymc-extras']['nuts_wall'] / nuts[lib]['nuts_wall']:.1f}x")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

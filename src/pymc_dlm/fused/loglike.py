@@ -1,0 +1,84 @@
+r"""The log-likelihood graph of the fused engine: diffuse steps written out, then one Op.
+
+Same arguments, conventions and numbers as :func:`pymc_dlm.symbolic.loglike_t` (the scan
+reference): the exact diffuse steps of the plan are the symbolic engine's
+(:func:`pymc_dlm.symbolic.diffuse_steps`, D&K 2012 sections 5.2 and 6.4), and the rest of the
+series, from :math:`a_{d+1}, P_{*,d+1}`, is one :class:`~pymc_dlm.fused.KalmanLoglike` Op
+(eqs. 4.21-4.26 and 7.2 in numba, missing rows dropped as in section 4.10) whose gradient is
+the adjoint pass.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pytensor.tensor as pt
+
+from ..numeric.filter import TOL
+from ..symbolic.assemble import SystemTensors
+from ..symbolic.filter import TOL_DIFFUSE, DiffusePlan, diffuse_steps
+from .op import KalmanLoglike
+
+__all__ = ["loglike", "loglike_t"]
+
+_BASE = dict(Z=2, d=1, H=2, T=2, c=1, R=2, Q=2)
+
+
+def loglike_t(sys: SystemTensors, y: Any, plan: DiffusePlan, *, h_diagonal: bool | None = None,
+              tol_diffuse: float = TOL_DIFFUSE, tol: float = TOL) -> pt.TensorVariable:
+    r"""Per-time-step log-likelihood :math:`\log p(y_t \mid y_{1:t-1})`, fused engine.
+
+    Parameters
+    ----------
+    sys, y, plan, h_diagonal, tol_diffuse
+        As :func:`pymc_dlm.symbolic.loglike_t`.
+    tol : float
+        Relative Cholesky pivot tolerance for :math:`F_t` (the NumPy engine's ``TOL``).
+
+    Returns
+    -------
+    (n,) tensor
+        NaN from the first step whose :math:`F_t` is not positive definite on;
+        :func:`loglike` turns the total into ``-inf``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import pymc_dlm as dlm
+    >>> from pymc_dlm.symbolic import diffuse_plan, system_tensors
+    >>> y = dlm.datasets.load_nile().to_numpy()[:, None]
+    >>> plan = diffuse_plan(np.ones((1, 1)), np.ones((1, 1)), np.eye(1), ~np.isnan(y))
+    >>> ll = loglike_t(system_tensors(dlm.LocalLevel(1469.1 ** 0.5, 15099 ** 0.5)), y, plan)
+    >>> round(float(ll.sum().eval()), 4)
+    -633.4646
+    """
+    y, a, P, parts = diffuse_steps(sys, y, plan, h_diagonal=h_diagonal, tol_diffuse=tol_diffuse)
+    nd = plan.n_steps
+
+    def rest(name: str) -> Any:
+        x = getattr(sys, name)
+        return x[nd:] if x.ndim == _BASE[name] + 1 else x[None]
+
+    ll_r = KalmanLoglike(tol)(y[nd:], *(rest(k) for k in _BASE), a, P)[0]
+    return pt.concatenate([*parts, ll_r]) if parts else ll_r
+
+
+def loglike(sys: SystemTensors, y: Any, plan: DiffusePlan, **kwargs: Any) -> pt.TensorVariable:
+    """Total log-likelihood; ``-inf`` when some :math:`F_t` is not positive definite (never NaN).
+
+    Parameters and conventions as :func:`loglike_t`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import pymc_dlm as dlm
+    >>> from pymc_dlm.symbolic import diffuse_plan, system_tensors
+    >>> y = dlm.datasets.load_nile().to_numpy()[:, None]
+    >>> plan = diffuse_plan(np.ones((1, 1)), np.ones((1, 1)), np.eye(1), ~np.isnan(y))
+    >>> round(float(loglike(system_tensors(dlm.LocalLevel(1469.1 ** 0.5, 15099 ** 0.5)), y,
+    ...                     plan).eval()), 4)
+    -633.4646
+    """
+    total = pt.sum(loglike_t(sys, y, plan, **kwargs))
+    return pt.switch(pt.isnan(total), -np.inf, total)

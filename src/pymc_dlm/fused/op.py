@@ -1,0 +1,188 @@
+r"""``KalmanLoglike``: the Kalman log-likelihood as one PyTensor Op with an analytic gradient.
+
+``KalmanLoglike(tol)(y, Z, d, H, T, c, R, Q, a1, P1)`` returns the per-step log-likelihood
+:math:`\ell_t = \log p(y_t \mid y_{1:t-1})` (D&K 2012, eq. 7.2, from the recursions 4.21-4.26)
+and the predicted moments :math:`a_t, P_t` it stored on the way.  Its ``L_op`` is
+:class:`KalmanLoglikeGrad`, the adjoint pass of :mod:`pymc_dlm.numeric.adjoint`, so the
+gradient with respect to every matrix costs about one more filter pass, whatever the number
+of parameters.  Both Ops have ``perform`` (Python modes) and a numba implementation registered
+with PyTensor's numba dispatch (the default backend), which calls the same cached numba
+kernels: no object-mode fallback, and no graph for PyTensor to compile but the Op itself.
+
+Argument shapes: y (n, p) with NaN for missing values; the system matrices with a leading time
+axis of length n (time-varying) or 1 (constant): Z (., p, m), d (., p), H (., p, p),
+T (., m, m), c (., m), R (., m, r), Q (., r, r); a1 (m,), P1 (m, m) proper (not diffuse).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytensor.tensor as pt
+from pytensor.graph.basic import Apply
+from pytensor.graph.null_type import NullType
+from pytensor.graph.op import Op
+from pytensor.gradient import DisconnectedType
+from pytensor.link.numba.dispatch.basic import numba_njit, register_funcify_default_op_cache_key
+
+from ..numeric.adjoint import loglike_backward, loglike_forward
+
+__all__ = ["KalmanLoglike", "KalmanLoglikeGrad"]
+
+NAMES = ("y", "Z", "d", "H", "T", "c", "R", "Q", "a1", "P1")
+NDIM = dict(y=2, Z=3, d=2, H=3, T=3, c=2, R=3, Q=3, a1=1, P1=2)
+
+
+def _inputs(args) -> list:
+    out = []
+    for name, x in zip(NAMES, args, strict=True):
+        x = pt.as_tensor_variable(x)
+        if x.ndim != NDIM[name]:
+            raise ValueError(f"KalmanLoglike: {name} must have {NDIM[name]} dimensions; got {x.ndim}")
+        out.append(pt.cast(x, "float64"))
+    return out
+
+
+def _forward(y, Z, d, H, T, c, R, Q, a1, P1, tol):
+    y, Z, d, H, T, c, R, Q, a1, P1 = _canonical(y, Z, d, H, T, c, R, Q, a1, P1)
+    n, m = y.shape[0], a1.shape[0]
+    a_pred = np.empty((n, m))
+    P_pred = np.empty((n, m, m))
+    llf_t = np.empty(n)
+    loglike_forward(y, Z, d, H, T, c, R, Q, a1, P1, tol, a_pred, P_pred, llf_t)
+    return llf_t, a_pred, P_pred
+
+
+def _canonical(*arrays):
+    """C-contiguous writable float64 copies: one numba signature for every caller."""
+    return [np.array(x, dtype=np.float64, order="C") for x in arrays]
+
+
+def _backward(y, Z, d, H, T, c, R, Q, a1, P1, llf_t, a_pred, P_pred, llbar, tol):
+    y, Z, d, H, T, c, R, Q, a_pred, P_pred, llbar = _canonical(
+        y, Z, d, H, T, c, R, Q, a_pred, P_pred, llbar)
+    gy, gZ, gd, gH = np.zeros(y.shape), np.zeros(Z.shape), np.zeros(d.shape), np.zeros(H.shape)
+    gT, gc, gR, gQ = np.zeros(T.shape), np.zeros(c.shape), np.zeros(R.shape), np.zeros(Q.shape)
+    ga1, gP1 = np.zeros(a1.shape), np.zeros(P1.shape)
+    if not np.isnan(llf_t).any():  # a non-PD F_t: the log-likelihood is -inf, gradient zero
+        ga1, gP1 = loglike_backward(y, Z, d, H, T, c, R, Q, a_pred, P_pred, tol, llbar,
+                                    gy, gZ, gd, gH, gT, gc, gR, gQ)
+    return gy, gZ, gd, gH, gT, gc, gR, gQ, ga1, gP1
+
+
+class KalmanLoglike(Op):
+    """Per-step Kalman log-likelihood (and the predicted moments) with an adjoint gradient.
+
+    Parameters
+    ----------
+    tol : float
+        Relative pivot tolerance of the Cholesky factor of :math:`F_t`; a smaller pivot means
+        :math:`F_t` is not positive definite, and that step and all later ones are NaN.
+
+    Examples
+    --------
+    >>> import numpy as np, pytensor.tensor as pt
+    >>> one = np.ones((1, 1, 1))
+    >>> ll, a_pred, P_pred = KalmanLoglike(1e-12)(np.array([[1.0]]), one, np.zeros((1, 1)), one,
+    ...                                           one, np.zeros((1, 1)), one, one, np.zeros(1),
+    ...                                           np.eye(1))
+    >>> bool(np.isclose(ll.eval()[0], -0.5 * (np.log(2 * np.pi * 2.0) + 0.5)))
+    True
+    """
+
+    __props__ = ("tol",)
+
+    def __init__(self, tol: float):
+        self.tol = float(tol)
+
+    def make_node(self, *args) -> Apply:
+        inputs = _inputs(args)
+        outputs = [pt.vector(dtype="float64"), pt.matrix(dtype="float64"),
+                   pt.tensor3(dtype="float64")]
+        return Apply(self, inputs, outputs)
+
+    def perform(self, node, inputs, output_storage) -> None:
+        for store, value in zip(output_storage, _forward(*inputs, self.tol), strict=True):
+            store[0] = value
+
+    def infer_shape(self, node, shapes):
+        n, m = shapes[0][0], shapes[8][0]
+        return [(n,), (n, m), (n, m, m)]
+
+    def pullback(self, inputs, outputs, output_grads):
+        g_ll, *rest = output_grads
+        for g in rest:
+            if not isinstance(g.type, DisconnectedType):
+                return [NullType("the predicted moments of KalmanLoglike are not differentiable")()
+                        for _ in inputs]
+        if isinstance(g_ll.type, DisconnectedType):
+            return [pt.zeros_like(x) for x in inputs]
+        return KalmanLoglikeGrad(self.tol)(*inputs, *outputs, g_ll)
+
+    def connection_pattern(self, node):
+        return [[True, True, True] for _ in node.inputs]
+
+
+class KalmanLoglikeGrad(Op):
+    """The adjoint pass: gradients of :math:`\\sum_t \\bar\\ell_t \\ell_t` for the ten inputs.
+
+    Inputs: the ten inputs of :class:`KalmanLoglike`, its three outputs, and the weights
+    :math:`\\bar\\ell` (n,).  Outputs: one gradient per input, of that input's shape (zero
+    when some :math:`F_t` was not positive definite).
+    """
+
+    __props__ = ("tol",)
+
+    def __init__(self, tol: float):
+        self.tol = float(tol)
+
+    def make_node(self, *args) -> Apply:
+        inputs = _inputs(args[:10])
+        extra = [pt.as_tensor_variable(x) for x in args[10:]]
+        outputs = [x.type() for x in inputs]
+        return Apply(self, inputs + extra, outputs)
+
+    def perform(self, node, inputs, output_storage) -> None:
+        for store, value in zip(output_storage, _backward(*inputs, self.tol), strict=True):
+            store[0] = value
+
+    def infer_shape(self, node, shapes):
+        return list(shapes[:10])
+
+
+@register_funcify_default_op_cache_key(KalmanLoglike)
+def _numba_kalman_loglike(op, node=None, **kwargs):
+    tol = op.tol
+
+    @numba_njit
+    def kalman_loglike(y, Z, d, H, T, c, R, Q, a1, P1):
+        # copies: C-contiguous and writable, so the kernels compile for one signature only
+        y, Z, d, H, T, c, R, Q = y.copy(), Z.copy(), d.copy(), H.copy(), T.copy(), c.copy(), R.copy(), Q.copy()
+        a1, P1 = a1.copy(), P1.copy()
+        n, m = y.shape[0], a1.shape[0]
+        a_pred = np.empty((n, m))
+        P_pred = np.empty((n, m, m))
+        llf_t = np.empty(n)
+        loglike_forward(y, Z, d, H, T, c, R, Q, a1, P1, tol, a_pred, P_pred, llf_t)
+        return llf_t, a_pred, P_pred
+
+    return kalman_loglike
+
+
+@register_funcify_default_op_cache_key(KalmanLoglikeGrad)
+def _numba_kalman_loglike_grad(op, node=None, **kwargs):
+    tol = op.tol
+
+    @numba_njit
+    def kalman_loglike_grad(y, Z, d, H, T, c, R, Q, a1, P1, llf_t, a_pred, P_pred, llbar):
+        gy, gZ, gd, gH = np.zeros(y.shape), np.zeros(Z.shape), np.zeros(d.shape), np.zeros(H.shape)
+        gT, gc = np.zeros(T.shape), np.zeros(c.shape)
+        gR, gQ = np.zeros(R.shape), np.zeros(Q.shape)
+        ga1, gP1 = np.zeros(a1.shape), np.zeros(P1.shape)
+        if not np.isnan(llf_t).any():
+            y, Z, d, H, T, c, R, Q = y.copy(), Z.copy(), d.copy(), H.copy(), T.copy(), c.copy(), R.copy(), Q.copy()
+            a_pred, P_pred, llbar = a_pred.copy(), P_pred.copy(), llbar.copy()
+            ga1, gP1 = loglike_backward(y, Z, d, H, T, c, R, Q, a_pred, P_pred, tol, llbar,
+                                        gy, gZ, gd, gH, gT, gc, gR, gQ)
+        return gy, gZ, gd, gH, gT, gc, gR, gQ, ga1, gP1
+
+    return kalman_loglike_grad

@@ -1,0 +1,393 @@
+r"""Log-likelihood and its exact gradient: the filter forward, its adjoint (reverse) pass back.
+
+The forward pass is the Kalman filter of :mod:`pymc_dlm.numeric.filter` from a proper
+initial state (D&K 2012, eqs. 4.21-4.26; missing rows dropped as in section 4.10), storing
+the predicted moments :math:`a_t, P_t`.  The reverse pass goes back in time with the
+adjoints :math:`\bar a_t = \partial\ell/\partial a_t` and
+:math:`\bar P_t = \partial\ell/\partial P_t` (reverse-mode differentiation of the
+recursions, as in the adjoint of the filter; cf. D&K section 7.3.3 for the score).  With
+:math:`F = LL'`, :math:`G = F^{-1}`, :math:`x = Gv`, :math:`N = GM'` (:math:`M = PZ'`) and the
+weight :math:`\bar\ell_t` of the step's log-likelihood:
+
+* prediction :math:`a_{t+1} = Ta_{t|t} + c`, :math:`P_{t+1} = TP_{t|t}T' + RQR'`:
+  :math:`\bar T \mathrel{+}= \bar a_{t+1}a_{t|t}' + 2\bar P_{t+1}TP_{t|t}`,
+  :math:`\bar c \mathrel{+}= \bar a_{t+1}`, :math:`\bar R \mathrel{+}= 2\bar P_{t+1}RQ`,
+  :math:`\bar Q \mathrel{+}= R'\bar P_{t+1}R`, :math:`\bar a_{t|t} = T'\bar a_{t+1}`,
+  :math:`\bar P_{t|t} = T'\bar P_{t+1}T`;
+* update :math:`a_{t|t} = a + Mx`, :math:`P_{t|t} = P - MGM'`,
+  :math:`\ell_t = -\tfrac12(k\log 2\pi + \log|F| + v'x)`: with :math:`g = N\bar a_{t|t}`,
+  :math:`\bar v = g - \bar\ell_t x`,
+  :math:`\bar F = \mathrm{sym}(-\tfrac12\bar\ell_t(G - xx') - gx' + N\bar P_{t|t}N')`,
+  :math:`\bar M = \bar a_{t|t}x' - 2\bar P_{t|t}N'`, then through :math:`v = y - Za - d`,
+  :math:`M = PZ'`, :math:`F = ZPZ' + H`:
+  :math:`\bar a = \bar a_{t|t} - Z'\bar v`,
+  :math:`\bar P = \bar P_{t|t} + \mathrm{sym}(\bar MZ) + Z'\bar FZ`,
+  :math:`\bar Z \mathrel{+}= \bar M'P + 2\bar FZP - \bar v a'`, :math:`\bar H \mathrel{+}= \bar F`,
+  :math:`\bar d \mathrel{+}= -\bar v`, :math:`\bar y \mathrel{+}= \bar v`.
+
+H, Q and P1 enter as their symmetric parts :math:`(X + X')/2`, so the gradient with respect
+to them is symmetric and exact in every direction.  Matrices carry a leading time axis of
+length n (time-varying) or 1 (constant); the gradient has the shape of its matrix.
+
+Exact diffuse steps are not handled here: the symbolic engine writes the (few) diffuse
+steps out and hands the first non-diffuse state to this pass (see
+:mod:`pymc_dlm.fused`).  A step whose :math:`F_t` is not positive definite stops the pass:
+its log-likelihood and all later ones are NaN and the gradient is zero.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit
+
+from .kernels import LOG2PI, cholesky_inplace, forecast_moments, observed_rows, predict, rqr, update_cholesky
+
+__all__ = ["loglike_backward", "loglike_forward", "symmetrized"]
+
+
+@njit(cache=True)
+def symmetrized(X):  # pragma: no cover - compiled
+    """(X + X')/2 over the last two axes of a (k, m, m) array (a new array)."""
+    out = np.empty_like(X)
+    for t in range(X.shape[0]):
+        for i in range(X.shape[1]):
+            for j in range(X.shape[2]):
+                out[t, i, j] = 0.5 * (X[t, i, j] + X[t, j, i])
+    return out
+
+
+@njit(cache=True)
+def loglike_forward(y, Z, d, H, T, c, R, Q, a1, P1, tol, a_pred, P_pred, llf_t):  # pragma: no cover
+    r"""Filter forward from :math:`a_1 \sim N(a_1, P_1)`; fills ``a_pred``, ``P_pred``, ``llf_t``.
+
+    Parameters
+    ----------
+    y : (n, p) float64, NaN where missing
+    Z, d, H, T, c, R, Q : (n or 1, ...) float64
+        Time-varying matrices have a leading axis of length n, constant ones of length 1.
+    a1 : (m,) ; P1 : (m, m)
+    tol : float
+        Relative pivot tolerance of the Cholesky factor of :math:`F_t` (the engine's ``TOL``).
+    a_pred : (n, m), P_pred : (n, m, m), llf_t : (n,)
+        Outputs: predicted moments :math:`a_t, P_t` and :math:`\log p(y_t | y_{1:t-1})`.
+
+    Returns
+    -------
+    int
+        -1 when every :math:`F_t` was positive definite, else the first failing t (``llf_t``
+        is NaN from there on).
+    """
+    n, p = y.shape
+    m = a1.shape[0]
+    r = R.shape[2]
+    Hs = symmetrized(H)
+    Qs = symmetrized(Q)
+    a = a1.copy()
+    P = 0.5 * (P1 + P1.T)
+    af = np.empty(m)
+    Pf = np.empty((m, m))
+    work = np.empty((m, m))
+    RQR = np.empty((m, m))
+    wr = np.empty((m, r))
+    M = np.empty((m, p))
+    L = np.empty((p, p))
+    W = np.empty((p, m))
+    u = np.empty(p)
+    v = np.empty(p)
+    F = np.empty((p, p))
+    idx = np.empty(p, dtype=np.int64)
+    nofinv = np.empty((0, 0))
+    const_rqr = R.shape[0] == 1 and Q.shape[0] == 1
+    if const_rqr:
+        rqr(R[0], Qs[0], RQR, wr)
+    for t in range(n):
+        Zt = Z[t if Z.shape[0] > 1 else 0]
+        Tt = T[t if T.shape[0] > 1 else 0]
+        a_pred[t] = a
+        P_pred[t] = P
+        k = observed_rows(y[t], idx)
+        forecast_moments(a, P, Zt, d[t if d.shape[0] > 1 else 0], Hs[t if Hs.shape[0] > 1 else 0],
+                         v, F, M, y[t])
+        if k == 0:
+            af[:] = a
+            Pf[:, :] = P
+            llf_t[t] = 0.0
+        else:
+            ok, logdet, ss = update_cholesky(a, P, v, F, M, idx, k, tol, af, Pf, nofinv, L, W, u)
+            if not ok:
+                llf_t[t:] = np.nan
+                return t
+            llf_t[t] = -0.5 * (k * LOG2PI + logdet + ss)
+        if not const_rqr:
+            rqr(R[t if R.shape[0] > 1 else 0], Qs[t if Qs.shape[0] > 1 else 0], RQR, wr)
+        predict(af, Pf, Tt, c[t if c.shape[0] > 1 else 0], RQR, a, P, work)
+    return -1
+
+
+@njit(cache=True)
+def loglike_backward(y, Z, d, H, T, c, R, Q, a_pred, P_pred, tol, llbar,
+                     gy, gZ, gd, gH, gT, gc, gR, gQ):  # pragma: no cover - compiled
+    r"""Adjoint pass: accumulate :math:`\sum_t \bar\ell_t\,\partial\ell_t/\partial\theta`.
+
+    Inputs as :func:`loglike_forward` (``a_pred``, ``P_pred`` from it) and ``llbar`` (n,),
+    the weight of each step.  The gradient arrays ``g*`` (shapes of their matrices, zeroed
+    by the caller) are accumulated into.
+
+    Returns
+    -------
+    ga1 : (m,), gP1 : (m, m)
+        The adjoints of the initial moments (gP1 symmetric).
+    """
+    n, p = y.shape
+    m = a_pred.shape[1]
+    r = R.shape[2]
+    Hs = symmetrized(H)
+    Qs = symmetrized(Q)
+    abar = np.zeros(m)
+    Pbar = np.zeros((m, m))
+    af = np.empty(m)
+    Pf = np.empty((m, m))
+    afbar = np.empty(m)
+    Pfbar = np.empty((m, m))
+    work = np.empty((m, m))
+    work2 = np.empty((m, m))
+    RQ = np.empty((m, r))
+    M = np.empty((m, p))
+    L = np.empty((p, p))
+    W = np.empty((p, m))
+    N = np.empty((p, m))
+    Linv = np.empty((p, p))
+    G = np.empty((p, p))
+    Fbar = np.empty((p, p))
+    Mbar = np.empty((m, p))
+    u = np.empty(p)
+    x = np.empty(p)
+    g = np.empty(p)
+    vbar = np.empty(p)
+    v = np.empty(p)
+    F = np.empty((p, p))
+    idx = np.empty(p, dtype=np.int64)
+    for t in range(n - 1, -1, -1):
+        iZ = t if Z.shape[0] > 1 else 0
+        iT = t if T.shape[0] > 1 else 0
+        iR = t if R.shape[0] > 1 else 0
+        iQ = t if Qs.shape[0] > 1 else 0
+        Zt, Tt, Rt, Qt = Z[iZ], T[iT], R[iR], Qs[iQ]
+        a = a_pred[t]
+        P = P_pred[t]
+        k = observed_rows(y[t], idx)
+        forecast_moments(a, P, Zt, d[t if d.shape[0] > 1 else 0], Hs[t if Hs.shape[0] > 1 else 0],
+                         v, F, M, y[t])
+        # --- recompute the update: L, u = L^-1 v, W = L^-1 M', x = G v, N = G M', G
+        for q1 in range(k):
+            for q2 in range(k):
+                L[q1, q2] = F[idx[q1], idx[q2]]
+        cholesky_inplace(L, k, tol)
+        for q in range(k):
+            s = v[idx[q]]
+            for q2 in range(q):
+                s -= L[q, q2] * u[q2]
+            u[q] = s / L[q, q]
+        for j in range(m):
+            for q in range(k):
+                s = M[j, idx[q]]
+                for q2 in range(q):
+                    s -= L[q, q2] * W[q2, j]
+                W[q, j] = s / L[q, q]
+        for q in range(k - 1, -1, -1):  # back substitution with L'
+            s = u[q]
+            for q2 in range(q + 1, k):
+                s -= L[q2, q] * x[q2]
+            x[q] = s / L[q, q]
+            for j in range(m):
+                s = W[q, j]
+                for q2 in range(q + 1, k):
+                    s -= L[q2, q] * N[q2, j]
+                N[q, j] = s / L[q, q]
+        for col in range(k):  # L^-1, then G = L^-T L^-1
+            for q in range(k):
+                s = 1.0 if q == col else 0.0
+                for q2 in range(col, q):
+                    s -= L[q, q2] * Linv[q2, col]
+                Linv[q, col] = s / L[q, q] if q >= col else 0.0
+        for q1 in range(k):
+            for q2 in range(q1, k):
+                s = 0.0
+                for q in range(max(q1, q2), k):
+                    s += Linv[q, q1] * Linv[q, q2]
+                G[q1, q2] = s
+                G[q2, q1] = s
+        for i in range(m):
+            s = a[i]
+            for q in range(k):
+                s += W[q, i] * u[q]
+            af[i] = s
+            for j in range(m):
+                s = P[i, j]
+                for q in range(k):
+                    s -= W[q, i] * W[q, j]
+                Pf[i, j] = s
+        # --- prediction adjoint (Pbar holds P_{t+1}bar, abar a_{t+1}bar)
+        for i in range(m):
+            for j in range(r):
+                s = 0.0
+                for q in range(r):
+                    s += Rt[i, q] * Qt[q, j]
+                RQ[i, j] = s
+        gt = gT[iT]
+        for i in range(m):  # work = Pbar T
+            for j in range(m):
+                s = 0.0
+                for q in range(m):
+                    s += Pbar[i, q] * Tt[q, j]
+                work[i, j] = s
+        for i in range(m):
+            for j in range(m):
+                s = abar[i] * af[j]
+                for q in range(m):
+                    s += 2.0 * work[i, q] * Pf[q, j]
+                gt[i, j] += s
+        gcv = gc[t if gc.shape[0] > 1 else 0]
+        for i in range(m):
+            gcv[i] += abar[i]
+        gr = gR[iR]
+        for i in range(m):
+            for j in range(r):
+                s = 0.0
+                for q in range(m):
+                    s += Pbar[i, q] * RQ[q, j]
+                gr[i, j] += 2.0 * s
+        gq = gQ[iQ]
+        for i in range(m):  # work2[:, :r] = Pbar R
+            for j in range(r):
+                s = 0.0
+                for q in range(m):
+                    s += Pbar[i, q] * Rt[q, j]
+                work2[i, j] = s
+        for i in range(r):
+            for j in range(r):
+                s = 0.0
+                for q in range(m):
+                    s += Rt[q, i] * work2[q, j]
+                gq[i, j] += s
+        for i in range(m):
+            s = 0.0
+            for q in range(m):
+                s += Tt[q, i] * abar[q]
+            afbar[i] = s
+            for j in range(m):  # Pfbar = T' (Pbar T) = T' work
+                s = 0.0
+                for q in range(m):
+                    s += Tt[q, i] * work[q, j]
+                Pfbar[i, j] = s
+        # --- update adjoint
+        if k == 0:
+            abar[:] = afbar
+            Pbar[:, :] = Pfbar
+            continue
+        lb = llbar[t]
+        for q in range(k):
+            s = 0.0
+            for j in range(m):
+                s += N[q, j] * afbar[j]
+            g[q] = s
+            vbar[q] = s - lb * x[q]
+        for i in range(m):  # work2[:, :k] = Pfbar N'
+            for q in range(k):
+                s = 0.0
+                for j in range(m):
+                    s += Pfbar[i, j] * N[q, j]
+                work2[i, q] = s
+        for q1 in range(k):
+            for q2 in range(k):
+                s = -0.5 * lb * (G[q1, q2] - x[q1] * x[q2]) - 0.5 * (g[q1] * x[q2] + g[q2] * x[q1])
+                for j in range(m):
+                    s += N[q1, j] * work2[j, q2]
+                Fbar[q1, q2] = s
+        for q1 in range(k):
+            for q2 in range(q1 + 1, k):
+                s = 0.5 * (Fbar[q1, q2] + Fbar[q2, q1])
+                Fbar[q1, q2] = s
+                Fbar[q2, q1] = s
+        for i in range(m):
+            for q in range(k):
+                Mbar[i, q] = afbar[i] * x[q] - 2.0 * work2[i, q]
+        gz = gZ[iZ]
+        gdv = gd[t if gd.shape[0] > 1 else 0]
+        gh = gH[t if gH.shape[0] > 1 else 0]
+        for q1 in range(k):
+            i1 = idx[q1]
+            gy[t, i1] += vbar[q1]
+            gdv[i1] -= vbar[q1]
+            for q2 in range(k):
+                gh[i1, idx[q2]] += Fbar[q1, q2]
+        # FZ[q, :] = (Fbar Z_o)[q, :] in N (no longer needed)
+        for q1 in range(k):
+            for j in range(m):
+                s = 0.0
+                for q2 in range(k):
+                    z = Zt[idx[q2], j]
+                    if z != 0.0:
+                        s += Fbar[q1, q2] * z
+                N[q1, j] = s
+        for q in range(k):
+            i1 = idx[q]
+            for j in range(m):
+                s = -vbar[q] * a[j]
+                for i in range(m):
+                    s += (Mbar[i, q] + 2.0 * N[q, i]) * P[i, j]
+                gz[i1, j] += s
+        for i in range(m):
+            s = afbar[i]
+            for q in range(k):
+                s -= Zt[idx[q], i] * vbar[q]
+            abar[i] = s
+        for i in range(m):  # work = Mbar Z_o + Z_o' (Fbar Z_o)
+            for j in range(m):
+                s = 0.0
+                for q in range(k):
+                    s += Mbar[i, q] * Zt[idx[q], j] + Zt[idx[q], i] * N[q, j]
+                work[i, j] = s
+        for i in range(m):
+            for j in range(m):
+                Pbar[i, j] = Pfbar[i, j] + 0.5 * (work[i, j] + work[j, i])
+    return abar.copy(), Pbar.copy()
+
+
+def loglike_and_grad(y, Z, d, H, T, c, R, Q, a1, P1, tol, llbar=None):
+    """Convenience wrapper (NumPy in, NumPy out): total log-likelihood and gradient dict.
+
+    Parameters as :func:`loglike_forward`; ``llbar`` (n,) defaults to ones (the gradient of
+    the total).  Returns ``(llf_t, grads)`` with ``grads`` keyed by y, Z, d, H, T, c, R, Q,
+    a1, P1; the gradient is zero when some :math:`F_t` is not positive definite.
+
+    Examples
+    --------
+    Local level, F_1 = P1 + H = 2, v_1 = 1: d ll / d H = -(1/F - v^2/F^2)/2 = -1/8.
+
+    >>> import numpy as np
+    >>> one = np.ones((1, 1, 1))
+    >>> ll, g = loglike_and_grad(np.array([[1.0]]), one, np.zeros((1, 1)), one, one,
+    ...                          np.zeros((1, 1)), one, one, np.zeros(1), np.eye(1), 1e-12)
+    >>> round(float(g["H"][0, 0, 0]), 12)
+    -0.125
+    """
+    y = np.asarray(y, dtype=np.float64)
+    n = y.shape[0]
+    m = a1.shape[0]
+    a_pred = np.empty((n, m))
+    P_pred = np.empty((n, m, m))
+    llf_t = np.empty(n)
+    bad = loglike_forward(y, Z, d, H, T, c, R, Q, a1, P1, tol, a_pred, P_pred, llf_t)
+    grads = {k: np.zeros_like(v, dtype=np.float64) for k, v in
+             dict(y=y, Z=Z, d=d, H=H, T=T, c=c, R=R, Q=Q, a1=a1, P1=P1).items()}
+    if bad >= 0:
+        return llf_t, grads
+    llbar = np.ones(n) if llbar is None else np.asarray(llbar, dtype=np.float64)
+    ga1, gP1 = loglike_backward(y, Z, d, H, T, c, R, Q, a_pred, P_pred, tol, llbar,
+                                grads["y"], grads["Z"], grads["d"], grads["H"], grads["T"],
+                                grads["c"], grads["R"], grads["Q"])
+    grads["a1"], grads["P1"] = ga1, gP1
+    return llf_t, grads

@@ -1,0 +1,157 @@
+"""The fused Op (numba filter + adjoint gradient) against the NumPy engine, the scan graph and
+finite differences, on every reference model and on each system matrix."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytensor
+import pytensor.tensor as pt
+import pytest
+from pytensor.gradient import verify_grad
+
+import pymc_dlm as dlm
+from pymc_dlm import fused, symbolic
+from pymc_dlm.fused import KalmanLoglike
+from pymc_dlm.numeric import system_arrays
+from pymc_dlm.symbolic import diffuse_plan, system_tensors
+from reference_models import REFERENCE_MODELS
+
+TOL = dlm.numeric.filter.TOL
+
+
+class Recorder:
+    """A ``v`` for the reference builders: one float64 scalar per parameter."""
+
+    def __init__(self):
+        self.vars, self.values = [], []
+
+    def __call__(self, name, value):
+        self.vars.append(pt.dscalar(name))
+        self.values.append(np.float64(value))
+        return self.vars[-1]
+
+
+def build(name, engine):
+    mod_num, y = REFERENCE_MODELS[name]()
+    y = np.asarray(y, float).reshape(len(y), -1)
+    rec = Recorder()
+    mod_sym, _ = REFERENCE_MODELS[name](rec)
+    s = system_arrays(mod_num)
+    plan = diffuse_plan(s.Z, s.T, s.P1inf, ~np.isnan(y))
+    ll_t = engine.loglike_t(system_tensors(mod_sym), y, plan)
+    total = pt.sum(ll_t)
+    grad = pt.grad(total, rec.vars)
+    fn = pytensor.function(rec.vars, [ll_t, *grad])
+    return mod_num, y, rec, fn
+
+
+@pytest.fixture(scope="module", params=list(REFERENCE_MODELS))
+def case(request):
+    return request.param, build(request.param, fused)
+
+
+def test_loglike_equals_numpy_engine(case):
+    _, (mod_num, y, rec, fn) = case
+    ref = dlm.kalman_filter(mod_num, y)
+    got = fn(*rec.values)[0]
+    np.testing.assert_allclose(got.sum(), ref.llf, rtol=1e-10)
+    np.testing.assert_allclose(got, ref.llf_t, rtol=1e-10, atol=1e-10)
+
+
+def test_gradient_matches_central_differences(case):
+    # away from the reference values (Nile's are the MLE, where the gradient vanishes)
+    name, (mod_num, y, rec, fn) = case
+    point = [1.2 * x for x in rec.values]
+    grad = np.array(fn(*point)[1:])
+    num = np.empty_like(grad)
+    for i, x in enumerate(point):
+        h = 1e-6 * max(1.0, abs(x))
+        up = [*point[:i], x + h, *point[i + 1:]]
+        dn = [*point[:i], x - h, *point[i + 1:]]
+        num[i] = (fn(*up)[0].sum() - fn(*dn)[0].sum()) / (2 * h)
+    np.testing.assert_allclose(grad, num, rtol=1e-5, atol=1e-6 * np.abs(grad).max())
+
+
+def test_value_and_gradient_equal_the_scan_graph():
+    _, y, rec, fn_fused = build("nile", fused)
+    _, _, _, fn_scan = build("nile", symbolic)
+    point = [1.3 * x for x in rec.values]
+    a, b = fn_fused(*point), fn_scan(*point)
+    np.testing.assert_allclose(a[0], b[0], rtol=1e-10)
+    np.testing.assert_allclose(a[1:], b[1:], rtol=1e-9)
+
+
+# --- the Op on each matrix: time-varying Z and Q, correlated H, missing values -----------
+def _system(rng, n=15, p=2, m=3, r=2):
+    def spd(k):
+        A = rng.standard_normal((k, k))
+        return A @ A.T / k + np.eye(k)
+
+    y = rng.standard_normal((n, p))
+    y[2, 0] = y[5] = y[9, 1] = np.nan
+    return dict(
+        y=y, Z=rng.standard_normal((n, p, m)), d=rng.standard_normal((1, p)), H=spd(p)[None],
+        T=0.5 * rng.standard_normal((1, m, m)), c=rng.standard_normal((n, m)),
+        R=rng.standard_normal((1, m, r)), Q=np.stack([spd(r) for _ in range(n)]),
+        a1=rng.standard_normal(m), P1=spd(m),
+    )
+
+
+@pytest.mark.parametrize("which", ["y", "Z", "d", "H", "T", "c", "R", "Q", "a1", "P1"])
+def test_op_gradient_on_each_matrix(which):
+    rng = np.random.default_rng(7)
+    vals = _system(rng)
+    names = list(vals)
+
+    def total(x):
+        args = [x if k == which else vals[k] for k in names]
+        return KalmanLoglike(TOL)(*args)[0].sum()
+
+    x0 = vals[which]
+    if which == "y":
+        x0 = np.where(np.isnan(x0), 0.3, x0)  # finite differences need numbers; NaN stays NaN
+        keep = np.isnan(vals["y"])
+
+        def total(x):  # noqa: F811 - y with the same missing pattern
+            args = [pt.where(keep, np.nan, x) if k == "y" else vals[k] for k in names]
+            return KalmanLoglike(TOL)(*args)[0].sum()
+
+    verify_grad(total, [x0], rng=rng, abs_tol=1e-6, rel_tol=1e-6, eps=1e-7)
+
+
+def test_op_matches_numpy_filter_from_a_proper_start():
+    rng = np.random.default_rng(3)
+    v = _system(rng)
+    ll = KalmanLoglike(TOL)(*v.values())[0].eval()
+    mod = dlm.StateSpaceModel(Z=v["Z"], d=v["d"][0], H=v["H"][0], T=v["T"][0], c=v["c"],
+                              R=v["R"][0], Q=v["Q"], a1=v["a1"], P1=v["P1"])
+    np.testing.assert_allclose(ll, dlm.kalman_filter(mod, v["y"]).llf_t, rtol=1e-12)
+
+
+def test_non_pd_F_gives_minus_inf_and_zero_gradient():
+    s = pt.dvector("s")
+    y = dlm.datasets.load_nile().to_numpy()[:, None]
+    plan = diffuse_plan(np.ones((1, 1)), np.ones((1, 1)), np.eye(1), ~np.isnan(y))
+    # H = -s0**2 < 0 makes F_t = P_t + H negative once P_t has settled
+    sys = system_tensors(dlm.StateSpaceModel(Z=[[1.0]], T=[[1.0]], H=pt.reshape(-(s[0] ** 2), (1, 1)),
+                                             Q=pt.reshape(s[1] ** 2, (1, 1)), diffuse=[True]))
+    total = fused.loglike(sys, y, plan)
+    fn = pytensor.function([s], [total, pt.grad(total, s)])
+    val, grad = fn(np.array([100.0, 1.0]))
+    assert val == -np.inf
+    np.testing.assert_array_equal(grad, 0.0)
+
+
+def test_op_is_compiled_by_numba_not_object_mode():
+    import warnings
+
+    rng = np.random.default_rng(0)
+    v = _system(rng)
+    x = pt.dmatrix("Z0")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # object-mode fallback warns
+        out = KalmanLoglike(TOL)(v["y"], x[None], *list(v.values())[2:])[0].sum()
+        fn = pytensor.function([x], [out, pt.grad(out, x)], mode="NUMBA")
+        fn(v["Z"][0])
+    kinds = {type(node.op).__name__ for node in fn.maker.fgraph.apply_nodes}
+    assert {"KalmanLoglike", "KalmanLoglikeGrad"} <= kinds
