@@ -76,15 +76,18 @@ def run(draws=300, min_observations=80, seed=1):
     idata = nile_model(y, draws, seed)
     lfo = az.lfo_cv(idata, DLMWrapper(y, draws, seed), min_observations=min_observations,
                     forecast_horizon=1, var_name="flow", pointwise=True)
-    loo = az.loo(idata, var_name="flow", pointwise=True)
-    loo_same = float(loo.elpd_i.isel(time=slice(min_observations, None)).sum())
-    return lfo, loo_same
+    # PSIS-LOO of the same steps (the diffuse first step is a constant: PSIS cannot weight it)
+    loo = az.loo(idata.isel(time=slice(min_observations, None)), var_name="flow")
+    return lfo, float(loo.elpd)
 
 
 if __name__ == "__main__":
     lfo, loo_same = run()
-    print(f"1-step-ahead forecasts of the Nile flow, origins t = 80..99 ({lfo.n_data_points})")
+    print(f"1-step-ahead predictions of the Nile flow, {lfo.n_data_points} origins (t = 80..99)")
     print(f"  elpd, leave-future-out (PSIS-LFO): {lfo.elpd:9.2f}  (refits: {lfo.n_refits})")
     print(f"  elpd, leave-one-out on those steps: {loo_same:8.2f}")
-    print("LOO is higher: it scores each year with a posterior that has seen the years after "
-          "it.\nFor forecasting, quote the LFO number.")
+    print(f"  LOO - LFO: {loo_same - lfo.elpd:+.2f}")
+    print("Each term is log p(y_t | y_1..y_t-1, theta) in both; LOO's posterior for theta has "
+          "also seen\nthe years after t, LFO's has not. With two variances and 80 years the gap "
+          "is small;\nwith more parameters or shorter series it grows. For forecasting, quote "
+          "LFO.")

@@ -98,6 +98,7 @@ def test_states_forecast_and_pointwise_loglik(nile_model):
     draw = one_draw(log_s2_level=np.log(NILE_Q), log_s2_obs=np.log(NILE_H))
     ref = dlm.kalman_smoother(dlm.LocalLevel(NILE_Q**0.5, NILE_H**0.5), y)
     st = dlm.sample_states(m, draw)
+    assert m.named_vars_to_dims["flow"] == ("year",)
     assert st.state_mean.dims == ("chain", "draw", "year", "state")
     assert list(st.state.values) == ["level"] and st.year.values[0] == 1871
     np.testing.assert_allclose(st.state_mean.values[0, 0], ref.a_smooth, rtol=1e-12)
@@ -131,13 +132,54 @@ def test_nuts_recovers_simulated_local_linear_trend():
         s = {k: pm.HalfNormal(k, 2.0) for k in truth}
         dlm.DLM("y", dlm.LocalLinearTrend(**s), observed=y[:, 0])
         idata = pm.sample(300, tune=300, chains=2, cores=1, random_seed=7, progressbar=False,
-                          compute_convergence_checks=False)
+                          compute_convergence_checks=False, nuts_sampler="pymc")
     for k, v in truth.items():
         lo, hi = np.asarray(az.hdi(idata.posterior[k].values.reshape(-1), prob=0.94)).ravel()
         assert lo < v < hi, f"{k}: {v} outside the 94% HDI ({lo:.3f}, {hi:.3f})"
 
 
+def test_scan_engine_gives_the_same_logp(nile_model):
+    _, y = nile_model
+    point = {"log_s2_level": np.log(NILE_Q), "log_s2_obs": np.log(NILE_H)}
+    per_t = {}
+    for engine in ("fused", "scan"):
+        with pm.Model() as m:
+            log_q = pm.Flat("log_s2_level")
+            log_h = pm.Flat("log_s2_obs")
+            dlm.DLM("flow", dlm.LocalLevel(pt.exp(0.5 * log_q), pt.exp(0.5 * log_h)),
+                    observed=y, engine=engine)
+        (per_t[engine],) = m.compile_logp(vars=m.observed_RVs, sum=False)(point)
+    np.testing.assert_allclose(per_t["scan"], per_t["fused"], rtol=1e-10, atol=1e-12)
+
+
+def test_nutpie_samples_the_nile_model():
+    import arviz as az
+
+    import nutpie  # noqa: F401 - an optional extra of users, a test dependency here
+    y = dlm.datasets.load_nile()
+    with pm.Model():
+        s_level = pm.HalfNormal("sigma_level", 100.0)
+        s_obs = pm.HalfNormal("sigma_obs", 200.0)
+        dlm.DLM("flow", dlm.LocalLevel(s_level, s_obs), observed=y)
+        idata = pm.sample(400, tune=400, chains=2, nuts_sampler="nutpie", random_seed=3,
+                          progressbar=False)
+    post = idata.posterior
+    assert post["sigma_obs"].shape == (2, 400)
+    assert float(az.rhat(post)["sigma_obs"].max()) < 1.05
+    # the posterior concentrates around the MLE (sqrt 15099 = 122.9, sqrt 1469.1 = 38.3)
+    assert 100 < float(post["sigma_obs"].median()) < 140
+    assert 20 < float(post["sigma_level"].median()) < 60
+
+
 class TestBadInput:
+    def test_dims_must_match(self):
+        with pm.Model(coords={"a": range(5), "b": [0]}), pytest.raises(ValueError, match="dims"):
+            dlm.DLM("y", dlm.LocalLevel(1.0, 1.0), observed=np.ones(5), dims=("a", "b"))
+
+    def test_unknown_engine(self):
+        with pm.Model(), pytest.raises(ValueError, match="engine must be one of"):
+            dlm.DLM("y", dlm.LocalLevel(1.0, 1.0), observed=np.ones(5), engine="jax")
+
     def test_observed_shape_must_match_the_model(self):
         with pm.Model(), pytest.raises(ValueError, match=r"observed must have shape \(n, 2\)"):
             dlm.DLM("y", bivariate()[0], observed=np.zeros(10))

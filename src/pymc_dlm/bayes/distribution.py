@@ -143,7 +143,12 @@ class DLM:
             # a constant, not an array: PyMC would turn NaN into a masked array and impute
             # it, but NaN here means missing and the Kalman filter handles it
             values = pt.constant(y[:, 0] if one_d else y, dtype="float64")
-        return pm.Model.get_context().register_rv(dist, name, observed=values, **kwargs)
+        dims = kwargs.pop("dims", None)
+        if isinstance(dims, str):  # register_rv takes a tuple (a string would be its letters)
+            dims = (dims,)
+        if dims is not None and len(dims) != dist.ndim:
+            raise ValueError(f"dims must name the {dist.ndim} axes of {name}; got {dims}")
+        return pm.Model.get_context().register_rv(dist, name, observed=values, dims=dims, **kwargs)
 
     @classmethod
     def dist(cls, model: StateSpaceModel, n: int | None = None, *,
