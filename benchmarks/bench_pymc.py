@@ -193,6 +193,8 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--no-nuts", action="store_true")
+    ap.add_argument("--libs", nargs="+", default=list(LIBS), choices=LIBS,
+                    help="libraries to measure (default: all)")
     ap.add_argument("--worker", nargs=4, metavar=("LIB", "MODEL", "REPEATS", "NUTS"))
     args = ap.parse_args(argv)
     if args.worker:
@@ -205,7 +207,7 @@ def main(argv=None) -> int:
     repeats = 5 if args.quick else 15
     rows = {}
     with tempfile.TemporaryDirectory() as tmp:
-        for lib in LIBS:
+        for lib in args.libs:
             cache = f"{tmp}/{lib}"
             for which in MODELS:
                 cold = run_worker(lib, which, cache, repeats)
@@ -217,7 +219,7 @@ def main(argv=None) -> int:
         nuts = {}
         if not args.no_nuts:
             draws = 300 if args.quick else 1000
-            for lib in LIBS:
+            for lib in args.libs:
                 nuts[lib] = run_worker(lib, "nile", f"{tmp}/{lib}", repeats, nuts=draws)
 
     print(f"\nPyMC likelihood, one run (pymc {pymc.__version__}, pymc-extras "
@@ -226,21 +228,23 @@ def main(argv=None) -> int:
             f"{'logp+grad':>11s} {'extras/this':>11s}")
     print(head)
     print("-" * len(head))
+    libs = args.libs
     for which, label in MODELS.items():
-        for lib in LIBS:
+        for lib in libs:
             c, w, e = rows[lib, which]
-            ratio = f"{rows['pymc-extras', which][2] / e:10.1f}x" if lib != "pymc-extras" else ""
-            print(f"{label if lib == LIBS[0] else '':42s} {lib:12s} {c:11.1f}s {w:6.2f}s "
+            ratio = (f"{rows['pymc-extras', which][2] / e:10.1f}x"
+                     if lib != "pymc-extras" and "pymc-extras" in libs else "")
+            print(f"{label if lib == libs[0] else '':42s} {lib:13s} {c:11.1f}s {w:6.2f}s "
                   f"{e * 1e6:9.1f}us {ratio:>11s}")
     if nuts:
         draws = 300 if args.quick else 1000
         print(f"\npm.sample on the Nile local level: 2 chains x ({draws} tune + {draws} draws), "
               "cores=1, warm caches, compile included")
-        for lib in LIBS:
+        for lib in libs:
             r = nuts[lib]
             print(f"  {lib:12s} wall {r['nuts_wall']:7.1f} s   min bulk ESS {r['ess_min']:7.0f}   "
                   f"ESS/s {r['ess_min'] / r['nuts_wall']:7.1f}")
-        for lib in LIBS[:2]:
+        for lib in [x for x in libs if x != "pymc-extras" and "pymc-extras" in libs]:
             print(f"  speed-up (wall) of {lib} over pymc-extras: "
                   f"{nuts['pymc-extras']['nuts_wall'] / nuts[lib]['nuts_wall']:.1f}x")
     return 0
