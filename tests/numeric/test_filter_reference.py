@@ -14,7 +14,7 @@ import pytest
 
 import pymc_dlm as dlm
 from conftest import dense_reference, statsmodels_smooth
-from reference_models import NILE_H, NILE_Q, ar2, bivariate, trend_seasonal, tv_intercepts, tv_regression
+from reference_models import NILE_H, NILE_Q, REFERENCE_MODELS, ar2, bivariate, trend_seasonal, tv_intercepts, tv_regression
 from pymc_dlm.numeric.assemble import at_time
 
 RTOL = 1e-8
@@ -215,6 +215,17 @@ class TestSingularF:
         expect = -0.5 * (np.log(2 * np.pi) + np.log(2 * P1) + 2.4**2 / (4 * P1))
         np.testing.assert_allclose(f2.llf_t[0], expect, rtol=1e-14)
         assert np.all(np.isfinite(f2.llf_t))
+        # loglike's fast loop meets the singular F and hands the series back to the
+        # generalised-inverse path: same total
+        assert dlm.loglike(mod2, y2) == pytest.approx(f2.llf, rel=1e-14)
+
+
+@pytest.mark.parametrize("name", sorted(REFERENCE_MODELS))
+def test_loglike_fast_path_equals_filter(name):
+    """``loglike`` runs the diffuse steps with the filter loop and the rest with the
+    allocation-free loop: the total equals ``kalman_filter``'s on every reference model."""
+    mod, y = REFERENCE_MODELS[name]()
+    np.testing.assert_allclose(dlm.loglike(mod, y), dlm.kalman_filter(mod, y).llf, rtol=1e-12)
 
 
 class TestForecast:

@@ -180,7 +180,32 @@ def update_cholesky(a, P, v, F, M, idx, k, tol, a_out, P_out, Finv, L, W, u):  #
 
     Returns ``(ok, logdet, ss)``; ``ok`` is False (outputs untouched) when a Cholesky pivot is
     not positive relative to ``tol``.  Arguments as :func:`update`.
+    With one observed row (the common univariate case) :math:`F_t` is a scalar and the step is
+    written out with scalars (same formulas, :math:`L = \sqrt{F}`).
     """
+    if k == 1:
+        i0 = idx[0]
+        f = F[i0, i0]
+        if not f > 0.0:
+            return False, 0.0, 0.0
+        lf = math.sqrt(f)
+        L[0, 0] = lf
+        u[0] = v[i0] / lf
+        m = a.shape[0]
+        g = v[i0] / f
+        for i in range(m):
+            W[0, i] = M[i, i0] / lf
+            a_out[i] = a[i] + M[i, i0] * g
+        for i in range(m):
+            wi = M[i, i0] / f
+            for j in range(i, m):
+                s = P[i, j] - wi * M[j, i0]
+                P_out[i, j] = s
+                P_out[j, i] = s
+        if Finv.shape[0] > 0:
+            Finv[:, :] = 0.0
+            Finv[i0, i0] = 1.0 / f
+        return True, math.log(f), v[i0] * g
     for q1 in range(k):
         for q2 in range(k):
             L[q1, q2] = F[idx[q1], idx[q2]]
