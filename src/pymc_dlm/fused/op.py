@@ -24,7 +24,7 @@ from pytensor.graph.op import Op
 from pytensor.gradient import DisconnectedType
 from pytensor.link.numba.dispatch.basic import numba_njit, register_funcify_default_op_cache_key
 
-from ..numeric.adjoint import loglike_backward, loglike_forward
+from ..numeric.adjoint import STEADY_TOL, loglike_backward, loglike_forward
 
 __all__ = ["KalmanLoglike", "KalmanLoglikeGrad"]
 
@@ -48,7 +48,7 @@ def _forward(y, Z, d, H, T, c, R, Q, a1, P1, tol):
     a_pred = np.empty((n, m))
     P_pred = np.empty((n, m, m))
     llf_t = np.empty(n)
-    loglike_forward(y, Z, d, H, T, c, R, Q, a1, P1, tol, a_pred, P_pred, llf_t)
+    loglike_forward(y, Z, d, H, T, c, R, Q, a1, P1, tol, STEADY_TOL, a_pred, P_pred, llf_t)
     return llf_t, a_pred, P_pred
 
 
@@ -162,7 +162,7 @@ def _numba_kalman_loglike(op, node=None, **kwargs):
         a_pred = np.empty((n, m))
         P_pred = np.empty((n, m, m))
         llf_t = np.empty(n)
-        loglike_forward(y, Z, d, H, T, c, R, Q, a1, P1, tol, a_pred, P_pred, llf_t)
+        loglike_forward(y, Z, d, H, T, c, R, Q, a1, P1, tol, STEADY_TOL, a_pred, P_pred, llf_t)
         return llf_t, a_pred, P_pred
 
     return kalman_loglike

@@ -20,7 +20,7 @@ from numba import njit
 
 from ..spec.model import StateSpaceModel
 from ..spec.validate import check_y
-from .adjoint import loglike_forward
+from .adjoint import STEADY_TOL, loglike_forward
 from .assemble import SystemArrays, system_arrays
 from .kernels import (
     LOG2PI,
@@ -227,7 +227,7 @@ def _loglike_t(sys: SystemArrays, y: np.ndarray, tol: float) -> np.ndarray:
         bad = loglike_forward(
             y[n_d:], _from(sys.Z, n_d), _from(sys.d, n_d), _from(sys.H, n_d), _from(sys.T, n_d),
             _from(sys.c, n_d), _from(sys.R, n_d), _from(sys.Q, n_d), out["a_end"], out["P_end"],
-            tol, np.empty((0, m)), np.empty((0, m, m)), rest,
+            tol, STEADY_TOL, np.empty((0, m)), np.empty((0, m, m)), rest,
         )
         if bad >= 0:  # singular F_t: the generalised-inverse path
             llf_t = _run(sys, y, False, tol)[0]["llf_t"]

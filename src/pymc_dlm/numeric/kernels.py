@@ -43,6 +43,19 @@ def rqr(R, Q, out, work):  # pragma: no cover - compiled
 
 
 @njit(cache=True, inline="always")
+def predict_mean(a, T, c, a_out):  # pragma: no cover - compiled
+    """The mean part of :func:`predict`: a_out = T a + c."""
+    m = a.shape[0]
+    for i in range(m):
+        s = c[i]
+        for k in range(m):
+            t = T[i, k]
+            if t != 0.0:
+                s += t * a[k]
+        a_out[i] = s
+
+
+@njit(cache=True, inline="always")
 def predict(a, P, T, c, RQR, a_out, P_out, work):  # pragma: no cover - compiled
     r"""Prediction step, D&K (2012) eq. 4.21 (second half).
 
@@ -52,13 +65,7 @@ def predict(a, P, T, c, RQR, a_out, P_out, work):  # pragma: no cover - compiled
     ``work`` is (m, m).  ``a``/``a_out`` and ``P``/``P_out`` must not alias.
     """
     m = a.shape[0]
-    for i in range(m):
-        s = c[i]
-        for k in range(m):
-            t = T[i, k]
-            if t != 0.0:
-                s += t * a[k]
-        a_out[i] = s
+    predict_mean(a, T, c, a_out)
     for i in range(m):
         for j in range(m):
             work[i, j] = 0.0
@@ -113,12 +120,8 @@ def observed_rows(y, idx):  # pragma: no cover - compiled
 
 
 @njit(cache=True, inline="always")
-def forecast_moments(a, P, Z, d, H, v, F, M, y):  # pragma: no cover - compiled
-    r"""One-step prediction of y_t for every row, D&K eq. 4.13.
-
-    :math:`v_t = y_t - Z_t a_t - d_t` (NaN where y is missing), :math:`F_t = Z_t P_t Z_t' + H_t`,
-    and ``M = P_t Z_t'`` (m, p), reused by the update.
-    """
+def forecast_mean(a, Z, d, y, v):  # pragma: no cover - compiled
+    """The mean part of :func:`forecast_moments`: v = y - Z a - d."""
     p, m = Z.shape
     for i in range(p):
         s = d[i]
@@ -127,6 +130,17 @@ def forecast_moments(a, P, Z, d, H, v, F, M, y):  # pragma: no cover - compiled
             if z != 0.0:
                 s += z * a[k]
         v[i] = y[i] - s
+
+
+@njit(cache=True, inline="always")
+def forecast_moments(a, P, Z, d, H, v, F, M, y):  # pragma: no cover - compiled
+    r"""One-step prediction of y_t for every row, D&K eq. 4.13.
+
+    :math:`v_t = y_t - Z_t a_t - d_t` (NaN where y is missing), :math:`F_t = Z_t P_t Z_t' + H_t`,
+    and ``M = P_t Z_t'`` (m, p), reused by the update.
+    """
+    p, m = Z.shape
+    forecast_mean(a, Z, d, y, v)
     for j in range(m):
         for i in range(p):
             s = 0.0
@@ -175,27 +189,51 @@ def cholesky_inplace(A, k, tol):  # pragma: no cover - compiled
 
 
 @njit(cache=True, inline="always")
+def update_mean(a, v, F, M, idx, k, L, W, u, a_out):  # pragma: no cover - compiled
+    r"""The mean part of :func:`update_cholesky` (k >= 1): :math:`a_{t|t} = a_t + W'u`,
+    :math:`u = L^{-1}v`; returns :math:`v'F^{-1}v = u'u`.  With one observed row,
+    :math:`a_{t|t} = a_t + M v/f` and :math:`v^2/f`.  ``L`` and ``W`` (or ``F`` and ``M``)
+    as left by :func:`update_cholesky`; the steady-state steps of the fast loop call this
+    alone, with the same arithmetic, so their numbers are those of the full step.
+    """
+    m = a.shape[0]
+    if k == 1:
+        i0 = idx[0]
+        g = v[i0] / F[i0, i0]
+        for i in range(m):
+            a_out[i] = a[i] + M[i, i0] * g
+        return v[i0] * g
+    ss = 0.0
+    for q in range(k):
+        s = v[idx[q]]
+        for q2 in range(q):
+            s -= L[q, q2] * u[q2]
+        u[q] = s / L[q, q]
+        ss += u[q] * u[q]
+    for i in range(m):
+        s = a[i]
+        for q in range(k):
+            s += W[q, i] * u[q]
+        a_out[i] = s
+    return ss
+
+
+@njit(cache=True, inline="always")
 def update_cholesky(a, P, v, F, M, idx, k, tol, a_out, P_out, Finv, L, W, u):  # pragma: no cover
     r"""The updating step of :func:`update` when :math:`F_t` is positive definite (k >= 1).
 
     Returns ``(ok, logdet, ss)``; ``ok`` is False (outputs untouched) when a Cholesky pivot is
     not positive relative to ``tol``.  Arguments as :func:`update`.
-    With one observed row (the common univariate case) :math:`F_t` is a scalar and the step is
-    written out with scalars (same formulas, :math:`L = \sqrt{F}`).
+    With one observed row (the common univariate case) :math:`F_t` is a scalar f and the step
+    is written out with scalars: :math:`a_{t|t} = a_t + Mv/f`, :math:`P_{t|t} = P_t - MM'/f`.
     """
+    m = a.shape[0]
     if k == 1:
         i0 = idx[0]
         f = F[i0, i0]
         if not f > 0.0:
             return False, 0.0, 0.0
-        lf = math.sqrt(f)
-        L[0, 0] = lf
-        u[0] = v[i0] / lf
-        m = a.shape[0]
-        g = v[i0] / f
-        for i in range(m):
-            W[0, i] = M[i, i0] / lf
-            a_out[i] = a[i] + M[i, i0] * g
+        ss = update_mean(a, v, F, M, idx, k, L, W, u, a_out)
         for i in range(m):
             wi = M[i, i0] / f
             for j in range(i, m):
@@ -205,21 +243,14 @@ def update_cholesky(a, P, v, F, M, idx, k, tol, a_out, P_out, Finv, L, W, u):  #
         if Finv.shape[0] > 0:
             Finv[:, :] = 0.0
             Finv[i0, i0] = 1.0 / f
-        return True, math.log(f), v[i0] * g
+        return True, math.log(f), ss
     for q1 in range(k):
         for q2 in range(k):
             L[q1, q2] = F[idx[q1], idx[q2]]
     if not cholesky_inplace(L, k, tol):
         return False, 0.0, 0.0
-    m = a.shape[0]
     logdet = 0.0
-    ss = 0.0
     for q in range(k):
-        s = v[idx[q]]
-        for q2 in range(q):
-            s -= L[q, q2] * u[q2]
-        u[q] = s / L[q, q]
-        ss += u[q] * u[q]
         logdet += 2.0 * math.log(L[q, q])
     for j in range(m):
         for q in range(k):
@@ -227,11 +258,7 @@ def update_cholesky(a, P, v, F, M, idx, k, tol, a_out, P_out, Finv, L, W, u):  #
             for q2 in range(q):
                 s -= L[q, q2] * W[q2, j]
             W[q, j] = s / L[q, q]
-    for i in range(m):
-        s = a[i]
-        for q in range(k):
-            s += W[q, i] * u[q]
-        a_out[i] = s
+    ss = update_mean(a, v, F, M, idx, k, L, W, u, a_out)
     for i in range(m):
         for j in range(i, m):
             s = P[i, j]
