@@ -13,6 +13,9 @@ CASES = [
     ("pymc_dlm.symbolic", ["pymc", "matplotlib", "pymc_dlm.numeric", "pymc_dlm.fused", "pymc_dlm.bayes"]),
     ("pymc_dlm.fused", ["pymc", "matplotlib", "pymc_dlm.bayes"]),
     ("pymc_dlm.bayes", ["matplotlib"]),
+    ("pymc_dlm.diagnostics", ["pytensor", "pymc", "matplotlib", "pymc_dlm.symbolic", "pymc_dlm.fused",
+                              "pymc_dlm.bayes", "pymc_dlm.estimation"]),
+    ("pymc_dlm.estimation", ["pymc", "matplotlib", "pymc_dlm.bayes"]),
     ("pymc_dlm", ["pytensor", "pymc", "matplotlib", "numba", "pymc_dlm.numeric"]),
 ]
 

@@ -30,7 +30,7 @@ _EXPORTS = {
     "bayes": ["DLM", "sample_forecast", "sample_states"],
 }
 _WHERE = {name: mod for mod, names in _EXPORTS.items() for name in names}
-_SUBMODULES = {"bayes", "datasets", "fused", "numeric", "spec", "symbolic", "cli"}
+_SUBMODULES = {"bayes", "datasets", "diagnostics", "estimation", "fused", "numeric", "spec", "symbolic", "cli"}
 
 __all__ = sorted(_WHERE) + ["datasets"]
 

@@ -1,0 +1,228 @@
+r"""Maximum likelihood with exact gradients: ``fit_mle``.
+
+The user's ``model_fn`` maps an unconstrained parameter vector (a PyTensor vector) to a
+:class:`~pymc_dlm.spec.StateSpaceModel`; the log-likelihood (the fused engine: numba filter
+and its adjoint pass, D&K 2012 eqs. 4.21-4.26, 7.2, exact diffuse steps of sections 5.2 and
+6.4) and its gradient are compiled once, and SciPy's optimiser maximises it.  Standard
+errors come from the observed information :math:`-\partial^2 \ell / \partial\psi^2` at the
+optimum, taken by central differences of the exact gradient (the adjoint Op has no second
+derivative).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import numpy as np
+import pytensor
+import pytensor.tensor as pt
+import scipy.linalg
+import scipy.optimize
+from threadpoolctl import threadpool_limits
+
+from .. import fused, symbolic
+from ..numeric.filter import prepare_y
+from ..spec.model import StateSpaceModel
+
+__all__ = ["MLEResult", "fit_mle"]
+
+
+@dataclass(frozen=True, eq=False)
+class MLEResult:
+    """Result of :func:`fit_mle`.
+
+    Attributes
+    ----------
+    model : StateSpaceModel
+        The fitted model, with numbers.
+    params : (k,) ndarray
+        The maximiser :math:`\\hat\\psi` (unconstrained parameters).
+    log_likelihood : float
+    converged : bool
+        What the optimiser reported.
+    n_iter : int
+    bse : (k,) ndarray
+        Standard errors of ``params``: square roots of the diagonal of the inverse observed
+        information; NaN when the information matrix is not positive definite.
+    cov_params : (k, k) ndarray
+    hessian_method : str
+        How the Hessian was taken ("central differences of the exact gradient").
+    nobs : int
+        Number of observed entries of y.
+    df_model : int
+        k parameters plus the number w of diffuse initial states (D&K 2012, section 7.4).
+    aic, bic : float
+        :math:`-2\\ell + 2(k + w)` and :math:`-2\\ell + (k + w)\\log n_{obs}`,
+        as statsmodels.
+    message : str
+    param_names : tuple of str
+    """
+
+    model: StateSpaceModel
+    params: np.ndarray
+    log_likelihood: float
+    converged: bool
+    n_iter: int
+    bse: np.ndarray
+    cov_params: np.ndarray
+    hessian_method: str
+    nobs: int
+    message: str
+    param_names: tuple = field(default=())
+
+    @property
+    def df_model(self) -> int:
+        """Parameters plus diffuse initial states (D&K 2012, section 7.4; statsmodels)."""
+        return self.params.size + int(np.sum(self.model.diffuse))
+
+    @property
+    def aic(self) -> float:
+        return -2.0 * self.log_likelihood + 2.0 * self.df_model
+
+    @property
+    def bic(self) -> float:
+        return -2.0 * self.log_likelihood + self.df_model * np.log(self.nobs)
+
+    def summary(self) -> str:
+        """A table like statsmodels': estimate, standard error, z, p-value per parameter."""
+        from scipy import stats
+
+        z = self.params / self.bse
+        p = 2.0 * stats.norm.sf(np.abs(z))
+        lines = [
+            "Maximum likelihood (pymc-dlm fit_mle)",
+            f"log-likelihood {self.log_likelihood:.4f}   AIC {self.aic:.4f}   BIC {self.bic:.4f}",
+            f"observations {self.nobs}   converged {self.converged}   iterations {self.n_iter}",
+            f"{'parameter':<16}{'estimate':>14}{'std err':>12}{'z':>9}{'P>|z|':>9}",
+        ]
+        for name, est, se, zi, pi in zip(self.param_names, self.params, self.bse, z, p, strict=True):
+            lines.append(f"{name:<16}{est:>14.6g}{se:>12.4g}{zi:>9.3f}{pi:>9.3f}")
+        lines.append(f"standard errors: {self.hessian_method}")
+        return "\n".join(lines)
+
+    def __repr__(self) -> str:
+        return self.summary()
+
+
+def _compile(model_fn: Callable[[Any], StateSpaceModel], y: Any, k: int, init: np.ndarray):
+    psi = pt.dvector("psi")
+    spec = model_fn(psi)
+    if not isinstance(spec, StateSpaceModel):
+        raise TypeError(f"model_fn must return a StateSpaceModel; got {type(spec).__name__}")
+    y_arr, _ = prepare_y(spec, y)
+    sys = symbolic.system_tensors(spec)
+    zt = pytensor.function([psi], [sys.Z, sys.T], mode="FAST_COMPILE", on_unused_input="ignore")
+    Z, T = zt(init)
+    plan = symbolic.diffuse_plan(Z, T, np.diag(np.asarray(spec.diffuse, float)), ~np.isnan(y_arr))
+    ll = fused.loglike(sys, y_arr, plan)
+    fn = pytensor.function([psi], [ll, pt.grad(ll, psi)], on_unused_input="ignore")
+    found = symbolic.leaves(spec)
+    leaf_fn = pytensor.function([psi], found, mode="FAST_COMPILE", on_unused_input="ignore") if found else None
+    return spec, y_arr, plan, fn, found, leaf_fn
+
+
+def _hessian(grad: Callable[[np.ndarray], np.ndarray], x: np.ndarray) -> np.ndarray:
+    """Central differences of the exact gradient, step 1e-5 * max(1, |x_j|); symmetrised."""
+    k = x.size
+    H = np.empty((k, k))
+    for j in range(k):
+        h = 1e-5 * max(1.0, abs(x[j]))
+        e = np.zeros(k)
+        e[j] = h
+        H[:, j] = (grad(x + e) - grad(x - e)) / (2.0 * h)
+    return 0.5 * (H + H.T)
+
+
+def fit_mle(model_fn: Callable[[Any], StateSpaceModel], y: Any, init_params: Any, *,
+            method: str = "L-BFGS-B", param_names: Any = None, maxiter: int = 1000,
+            tol: float | None = None) -> MLEResult:
+    r"""Maximum likelihood estimate of the parameters of ``model_fn`` (exact gradients).
+
+    Parameters
+    ----------
+    model_fn : callable
+        ``model_fn(psi) -> StateSpaceModel`` with ``psi`` a PyTensor vector of unconstrained
+        parameters, e.g. ``lambda p: LocalLevel(pt.exp(p[0]), pt.exp(p[1]))`` (any
+        differentiable expression; see :mod:`pymc_dlm.estimation.transforms`).
+    y : (n,) or (n, p) array_like, Series or DataFrame
+        Observations, NaN for missing.
+    init_params : (k,) array_like
+        Starting point.
+    method : str, default "L-BFGS-B"
+        A gradient-based :func:`scipy.optimize.minimize` method ("L-BFGS-B", "BFGS", "CG",
+        "Newton-CG" is not offered: no exact Hessian).
+    param_names : sequence of str, optional
+        Names for the summary (``psi[0]``... by default).
+    maxiter : int
+    tol : float, optional
+        Passed to :func:`scipy.optimize.minimize`.
+
+    Returns
+    -------
+    MLEResult
+
+    Examples
+    --------
+    Durbin and Koopman's Nile local level, standard deviations as exp of the parameters:
+
+    >>> import numpy as np, pytensor.tensor as pt
+    >>> import pymc_dlm as dlm
+    >>> from pymc_dlm.estimation import fit_mle
+    >>> res = fit_mle(lambda p: dlm.LocalLevel(pt.exp(p[0]), pt.exp(p[1])),
+    ...               dlm.datasets.load_nile(), [np.log(30.0), np.log(100.0)])
+    >>> round(float(np.exp(2 * res.params[0]))), round(float(np.exp(2 * res.params[1])))
+    (1469, 15099)
+    >>> round(res.log_likelihood, 4)
+    -633.4646
+    """
+    allowed = ("L-BFGS-B", "BFGS", "CG", "TNC", "SLSQP", "trust-constr")
+    if method not in allowed:
+        raise ValueError(f"method must be one of {allowed}; got {method!r}")
+    init = np.atleast_1d(np.asarray(init_params, dtype=np.float64))
+    if init.ndim != 1 or not np.all(np.isfinite(init)):
+        raise ValueError(f"init_params must be a finite vector; got {init_params!r}")
+    k = init.size
+    names = tuple(f"psi[{i}]" for i in range(k)) if param_names is None else tuple(param_names)
+    if len(names) != k:
+        raise ValueError(f"param_names has {len(names)} names for {k} parameters")
+    spec, y_arr, plan, fn, found, leaf_fn = _compile(model_fn, y, k, init)
+
+    with threadpool_limits(1):
+        ll0, _ = fn(init)
+        if not np.isfinite(ll0):
+            raise ValueError(f"the log-likelihood is not finite at init_params ({ll0}); choose "
+                             "a starting point where every F_t is positive definite")
+
+        def objective(x: np.ndarray) -> tuple[float, np.ndarray]:
+            ll, g = fn(x)
+            if not np.isfinite(ll):
+                return np.inf, np.zeros_like(x)
+            return -float(ll), -np.asarray(g, dtype=np.float64)
+
+        options: dict[str, Any] = {"maxiter": maxiter}
+        if method == "L-BFGS-B" and tol is None:
+            # SciPy's default ftol (2.2e-9 relative) stops early on flat likelihoods, e.g.
+            # variances of order 1e4 under softplus; ask for a stationary point instead
+            options.update(ftol=1e-15, gtol=1e-7)
+        opt = scipy.optimize.minimize(objective, init, jac=True, method=method, tol=tol,
+                                      options=options)
+        x = np.asarray(opt.x, dtype=np.float64)
+        ll, _ = fn(x)
+        H = _hessian(lambda z: np.asarray(fn(z)[1], dtype=np.float64), x)
+    try:
+        c = scipy.linalg.cho_factor(-H)
+        cov = scipy.linalg.cho_solve(c, np.eye(k))
+        bse = np.sqrt(np.diag(cov))
+    except np.linalg.LinAlgError:
+        cov = np.full((k, k), np.nan)
+        bse = np.full(k, np.nan)
+    values = leaf_fn(x) if leaf_fn is not None else []
+    fitted = spec.substitute({id(leaf): np.asarray(v) for leaf, v in zip(found, values, strict=True)})
+    return MLEResult(
+        model=fitted, params=x, log_likelihood=float(ll), converged=bool(opt.success),
+        n_iter=int(getattr(opt, "nit", 0)), bse=bse, cov_params=cov,
+        hessian_method="central differences of the exact gradient",
+        nobs=int(np.count_nonzero(~np.isnan(y_arr))),
+        message=str(opt.message), param_names=names,
+    )
