@@ -24,7 +24,7 @@ def fit_local_level(y) -> tuple[float, float, float, scipy.optimize.OptimizeResu
         return -loglike(LocalLevel(np.exp(psi[0] / 2), np.exp(psi[1] / 2)), y)
 
     start = np.log(np.full(2, np.nanvar(np.asarray(y, float)) / 2))
-    opt = scipy.optimize.minimize(nll, start, method="BFGS", options={"gtol": 1e-6})
+    opt = scipy.optimize.minimize(nll, start, method="BFGS", options={"gtol": 1e-4})
     s2_level, s2_obs = np.exp(opt.x)
     return float(s2_level), float(s2_obs), float(-opt.fun), opt
 
