@@ -24,7 +24,7 @@ from pytensor.graph.op import Op
 from pytensor.gradient import DisconnectedType
 from pytensor.link.numba.dispatch.basic import numba_njit, register_funcify_default_op_cache_key
 
-from ..numeric.adjoint import STEADY_TOL, loglike_backward, loglike_forward
+from ..numeric.adjoint import filter_moments, gradients
 
 __all__ = ["KalmanLoglike", "KalmanLoglikeGrad"]
 
@@ -42,31 +42,9 @@ def _inputs(args) -> list:
     return out
 
 
-def _forward(y, Z, d, H, T, c, R, Q, a1, P1, tol):
-    y, Z, d, H, T, c, R, Q, a1, P1 = _canonical(y, Z, d, H, T, c, R, Q, a1, P1)
-    n, m = y.shape[0], a1.shape[0]
-    a_pred = np.empty((n, m))
-    P_pred = np.empty((n, m, m))
-    llf_t = np.empty(n)
-    loglike_forward(y, Z, d, H, T, c, R, Q, a1, P1, tol, STEADY_TOL, a_pred, P_pred, llf_t)
-    return llf_t, a_pred, P_pred
-
-
 def _canonical(*arrays):
     """C-contiguous writable float64 copies: one numba signature for every caller."""
     return [np.array(x, dtype=np.float64, order="C") for x in arrays]
-
-
-def _backward(y, Z, d, H, T, c, R, Q, a1, P1, llf_t, a_pred, P_pred, llbar, tol):
-    y, Z, d, H, T, c, R, Q, a_pred, P_pred, llbar = _canonical(
-        y, Z, d, H, T, c, R, Q, a_pred, P_pred, llbar)
-    gy, gZ, gd, gH = np.zeros(y.shape), np.zeros(Z.shape), np.zeros(d.shape), np.zeros(H.shape)
-    gT, gc, gR, gQ = np.zeros(T.shape), np.zeros(c.shape), np.zeros(R.shape), np.zeros(Q.shape)
-    ga1, gP1 = np.zeros(a1.shape), np.zeros(P1.shape)
-    if not np.isnan(llf_t).any():  # a non-PD F_t: the log-likelihood is -inf, gradient zero
-        ga1, gP1 = loglike_backward(y, Z, d, H, T, c, R, Q, a_pred, P_pred, tol, llbar,
-                                    gy, gZ, gd, gH, gT, gc, gR, gQ)
-    return gy, gZ, gd, gH, gT, gc, gR, gQ, ga1, gP1
 
 
 class KalmanLoglike(Op):
@@ -101,7 +79,8 @@ class KalmanLoglike(Op):
         return Apply(self, inputs, outputs)
 
     def perform(self, node, inputs, output_storage) -> None:
-        for store, value in zip(output_storage, _forward(*inputs, self.tol), strict=True):
+        for store, value in zip(output_storage, filter_moments(*_canonical(*inputs), self.tol),
+                                strict=True):
             store[0] = value
 
     def infer_shape(self, node, shapes):
@@ -142,7 +121,8 @@ class KalmanLoglikeGrad(Op):
         return Apply(self, inputs + extra, outputs)
 
     def perform(self, node, inputs, output_storage) -> None:
-        for store, value in zip(output_storage, _backward(*inputs, self.tol), strict=True):
+        for store, value in zip(output_storage, gradients(*_canonical(*inputs), self.tol),
+                                strict=True):
             store[0] = value
 
     def infer_shape(self, node, shapes):
@@ -156,14 +136,8 @@ def _numba_kalman_loglike(op, node=None, **kwargs):
     @numba_njit
     def kalman_loglike(y, Z, d, H, T, c, R, Q, a1, P1):
         # copies: C-contiguous and writable, so the kernels compile for one signature only
-        y, Z, d, H, T, c, R, Q = y.copy(), Z.copy(), d.copy(), H.copy(), T.copy(), c.copy(), R.copy(), Q.copy()
-        a1, P1 = a1.copy(), P1.copy()
-        n, m = y.shape[0], a1.shape[0]
-        a_pred = np.empty((n, m))
-        P_pred = np.empty((n, m, m))
-        llf_t = np.empty(n)
-        loglike_forward(y, Z, d, H, T, c, R, Q, a1, P1, tol, STEADY_TOL, a_pred, P_pred, llf_t)
-        return llf_t, a_pred, P_pred
+        return filter_moments(y.copy(), Z.copy(), d.copy(), H.copy(), T.copy(), c.copy(),
+                              R.copy(), Q.copy(), a1.copy(), P1.copy(), tol)
 
     return kalman_loglike
 
@@ -174,15 +148,8 @@ def _numba_kalman_loglike_grad(op, node=None, **kwargs):
 
     @numba_njit
     def kalman_loglike_grad(y, Z, d, H, T, c, R, Q, a1, P1, llf_t, a_pred, P_pred, llbar):
-        gy, gZ, gd, gH = np.zeros(y.shape), np.zeros(Z.shape), np.zeros(d.shape), np.zeros(H.shape)
-        gT, gc = np.zeros(T.shape), np.zeros(c.shape)
-        gR, gQ = np.zeros(R.shape), np.zeros(Q.shape)
-        ga1, gP1 = np.zeros(a1.shape), np.zeros(P1.shape)
-        if not np.isnan(llf_t).any():
-            y, Z, d, H, T, c, R, Q = y.copy(), Z.copy(), d.copy(), H.copy(), T.copy(), c.copy(), R.copy(), Q.copy()
-            a_pred, P_pred, llbar = a_pred.copy(), P_pred.copy(), llbar.copy()
-            ga1, gP1 = loglike_backward(y, Z, d, H, T, c, R, Q, a_pred, P_pred, tol, llbar,
-                                        gy, gZ, gd, gH, gT, gc, gR, gQ)
-        return gy, gZ, gd, gH, gT, gc, gR, gQ, ga1, gP1
+        return gradients(y.copy(), Z.copy(), d.copy(), H.copy(), T.copy(), c.copy(), R.copy(),
+                         Q.copy(), a1.copy(), P1.copy(), llf_t.copy(), a_pred.copy(),
+                         P_pred.copy(), llbar.copy(), tol)
 
     return kalman_loglike_grad

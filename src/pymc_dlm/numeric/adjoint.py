@@ -44,7 +44,6 @@ from numba import njit
 
 from .kernels import (
     LOG2PI,
-    cholesky_inplace,
     forecast_mean,
     forecast_moments,
     observed_rows,
@@ -55,7 +54,10 @@ from .kernels import (
     update_mean,
 )
 
-__all__ = ["STEADY_TOL", "loglike_backward", "loglike_forward", "symmetrized"]
+__all__ = [
+    "STEADY_TOL", "filter_moments", "gradients", "loglike_and_grad", "loglike_backward",
+    "loglike_forward", "symmetrized",
+]
 
 #: Relative change of P below which the fast loop treats the filter as steady (8 ulps).
 STEADY_TOL = 8.0 * np.finfo(np.float64).eps
@@ -217,7 +219,7 @@ def loglike_backward(y, Z, d, H, T, c, R, Q, a_pred, P_pred, tol, llbar,
         np.empty((m, m)), np.empty((m, r)), np.empty((m, p)), np.empty((p, p)),
         np.empty((p, m)), np.empty((p, m)), np.empty((p, p)), np.empty((p, p)),
         np.empty((p, p)), np.empty((m, p)), np.empty(p), np.empty(p), np.empty(p),
-        np.empty(p), np.empty(p), np.empty((p, p)), np.empty(p, dtype=np.int64),
+        np.empty(p), np.empty(p), np.empty((p, p)), np.empty(p, dtype=np.int64), np.empty((0, 0)),
     )
     return abar, Pbar
 
@@ -226,7 +228,7 @@ def loglike_backward(y, Z, d, H, T, c, R, Q, a_pred, P_pred, tol, llbar,
 def _backward_loop(y, Z, d, Hs, T, c, R, Qs, a_pred, P_pred, tol, llbar,
                    gy, gZ, gd, gH, gT, gc, gR, gQ, abar, Pbar,
                    af, Pf, afbar, Pfbar, work, work2, RQ, M, L, W, N, Linv, G, Fbar, Mbar,
-                   u, x, g, vbar, v, F, idx):  # pragma: no cover - compiled
+                   u, x, g, vbar, v, F, idx, nofinv):  # pragma: no cover - compiled
     """The time loop of :func:`loglike_backward` (NRT-free, as :func:`_forward_loop`)."""
     n = y.shape[0]
     m = a_pred.shape[1]
@@ -242,7 +244,15 @@ def _backward_loop(y, Z, d, Hs, T, c, R, Qs, a_pred, P_pred, tol, llbar,
         k = observed_rows(y[t], idx)
         forecast_moments(a, P, Zt, d[t if d.shape[0] > 1 else 0], Hs[t if Hs.shape[0] > 1 else 0],
                          v, F, M, y[t])
-        # --- recompute the update: L, u = L^-1 v, W = L^-1 M', x = G v, N = G M', G
+        # --- recompute the update with the forward pass's kernel: a_{t|t}, P_{t|t} (and
+        # L, W, u = L^-1 v when k > 1), then x = G v, N = G M', G = F^-1
+        if k == 0:
+            for i in range(m):
+                af[i] = a[i]
+                for j in range(m):
+                    Pf[i, j] = P[i, j]
+        else:
+            update_cholesky(a, P, v, F, M, idx, k, tol, af, Pf, nofinv, L, W, u)
         if k == 1:  # scalar F: G = 1/f, x = v/f, N = M'/f
             i0 = idx[0]
             f = F[i0, i0]
@@ -250,26 +260,7 @@ def _backward_loop(y, Z, d, Hs, T, c, R, Qs, a_pred, P_pred, tol, llbar,
             x[0] = v[i0] / f
             for j in range(m):
                 N[0, j] = M[j, i0] / f
-            for i in range(m):
-                af[i] = a[i] + M[i, i0] * x[0]
-                for j in range(m):
-                    Pf[i, j] = P[i, j] - M[i, i0] * N[0, j]
-        else:
-            for q1 in range(k):
-                for q2 in range(k):
-                    L[q1, q2] = F[idx[q1], idx[q2]]
-            cholesky_inplace(L, k, tol)
-            for q in range(k):
-                s = v[idx[q]]
-                for q2 in range(q):
-                    s -= L[q, q2] * u[q2]
-                u[q] = s / L[q, q]
-            for j in range(m):
-                for q in range(k):
-                    s = M[j, idx[q]]
-                    for q2 in range(q):
-                        s -= L[q, q2] * W[q2, j]
-                    W[q, j] = s / L[q, q]
+        elif k > 1:
             for q in range(k - 1, -1, -1):  # back substitution with L'
                 s = u[q]
                 for q2 in range(q + 1, k):
@@ -293,16 +284,6 @@ def _backward_loop(y, Z, d, Hs, T, c, R, Qs, a_pred, P_pred, tol, llbar,
                         s += Linv[q, q1] * Linv[q, q2]
                     G[q1, q2] = s
                     G[q2, q1] = s
-            for i in range(m):
-                s = a[i]
-                for q in range(k):
-                    s += W[q, i] * u[q]
-                af[i] = s
-                for j in range(m):
-                    s = P[i, j]
-                    for q in range(k):
-                        s -= W[q, i] * W[q, j]
-                    Pf[i, j] = s
         # --- prediction adjoint (Pbar holds P_{t+1}bar, abar a_{t+1}bar)
         for i in range(m):
             for j in range(r):
@@ -431,6 +412,36 @@ def _backward_loop(y, Z, d, Hs, T, c, R, Qs, a_pred, P_pred, tol, llbar,
                 Pbar[i, j] = Pfbar[i, j] + 0.5 * (work[i, j] + work[j, i])
 
 
+@njit(cache=True)
+def filter_moments(y, Z, d, H, T, c, R, Q, a1, P1, tol):  # pragma: no cover - compiled
+    """:func:`loglike_forward` with its outputs allocated (steady state at :data:`STEADY_TOL`).
+
+    Returns
+    -------
+    llf_t : (n,), a_pred : (n, m), P_pred : (n, m, m)
+    """
+    n, m = y.shape[0], a1.shape[0]
+    a_pred = np.empty((n, m))
+    P_pred = np.empty((n, m, m))
+    llf_t = np.empty(n)
+    loglike_forward(y, Z, d, H, T, c, R, Q, a1, P1, tol, STEADY_TOL, a_pred, P_pred, llf_t)
+    return llf_t, a_pred, P_pred
+
+
+@njit(cache=True)
+def gradients(y, Z, d, H, T, c, R, Q, a1, P1, llf_t, a_pred, P_pred, llbar, tol):  # pragma: no cover
+    """:func:`loglike_backward` with the gradients allocated, one per input of
+    :func:`filter_moments` (y, Z, d, H, T, c, R, Q, a1, P1), each of its input's shape; all
+    zero when some ``llf_t`` is NaN (an :math:`F_t` was not positive definite)."""
+    gy, gZ, gd, gH = np.zeros(y.shape), np.zeros(Z.shape), np.zeros(d.shape), np.zeros(H.shape)
+    gT, gc, gR, gQ = np.zeros(T.shape), np.zeros(c.shape), np.zeros(R.shape), np.zeros(Q.shape)
+    ga1, gP1 = np.zeros(a1.shape), np.zeros(P1.shape)
+    if not np.isnan(llf_t).any():
+        ga1, gP1 = loglike_backward(y, Z, d, H, T, c, R, Q, a_pred, P_pred, tol, llbar,
+                                    gy, gZ, gd, gH, gT, gc, gR, gQ)
+    return gy, gZ, gd, gH, gT, gc, gR, gQ, ga1, gP1
+
+
 def loglike_and_grad(y, Z, d, H, T, c, R, Q, a1, P1, tol, llbar=None):
     """Convenience wrapper (NumPy in, NumPy out): total log-likelihood and gradient dict.
 
@@ -449,20 +460,8 @@ def loglike_and_grad(y, Z, d, H, T, c, R, Q, a1, P1, tol, llbar=None):
     >>> round(float(g["H"][0, 0, 0]), 12)
     -0.125
     """
-    y = np.asarray(y, dtype=np.float64)
-    n = y.shape[0]
-    m = a1.shape[0]
-    a_pred = np.empty((n, m))
-    P_pred = np.empty((n, m, m))
-    llf_t = np.empty(n)
-    bad = loglike_forward(y, Z, d, H, T, c, R, Q, a1, P1, tol, STEADY_TOL, a_pred, P_pred, llf_t)
-    grads = {k: np.zeros_like(v, dtype=np.float64) for k, v in
-             dict(y=y, Z=Z, d=d, H=H, T=T, c=c, R=R, Q=Q, a1=a1, P1=P1).items()}
-    if bad >= 0:
-        return llf_t, grads
-    llbar = np.ones(n) if llbar is None else np.asarray(llbar, dtype=np.float64)
-    ga1, gP1 = loglike_backward(y, Z, d, H, T, c, R, Q, a_pred, P_pred, tol, llbar,
-                                grads["y"], grads["Z"], grads["d"], grads["H"], grads["T"],
-                                grads["c"], grads["R"], grads["Q"])
-    grads["a1"], grads["P1"] = ga1, gP1
-    return llf_t, grads
+    args = [np.array(x, dtype=np.float64, order="C") for x in (y, Z, d, H, T, c, R, Q, a1, P1)]
+    llf_t, a_pred, P_pred = filter_moments(*args, tol)
+    llbar = np.ones(llf_t.shape[0]) if llbar is None else np.array(llbar, dtype=np.float64)
+    grads = gradients(*args, llf_t, a_pred, P_pred, llbar, tol)
+    return llf_t, dict(zip(("y", "Z", "d", "H", "T", "c", "R", "Q", "a1", "P1"), grads, strict=True))
