@@ -105,7 +105,7 @@ class MLEResult:
         return self.summary()
 
 
-def _compile(model_fn: Callable[[Any], StateSpaceModel], y: Any, k: int, init: np.ndarray):
+def _compile(model_fn: Callable[[Any], StateSpaceModel], y: Any, init: np.ndarray):
     psi = pt.dvector("psi")
     spec = model_fn(psi)
     if not isinstance(spec, StateSpaceModel):
@@ -186,7 +186,7 @@ def fit_mle(model_fn: Callable[[Any], StateSpaceModel], y: Any, init_params: Any
     names = tuple(f"psi[{i}]" for i in range(k)) if param_names is None else tuple(param_names)
     if len(names) != k:
         raise ValueError(f"param_names has {len(names)} names for {k} parameters")
-    spec, y_arr, plan, fn, found, leaf_fn = _compile(model_fn, y, k, init)
+    spec, y_arr, plan, fn, found, leaf_fn = _compile(model_fn, y, init)
 
     with threadpool_limits(1):
         ll0, _ = fn(init)
