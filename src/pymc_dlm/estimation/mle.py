@@ -24,12 +24,13 @@ from threadpoolctl import threadpool_limits
 from .. import fused, symbolic
 from ..numeric.filter import prepare_y
 from ..spec.model import StateSpaceModel
+from .report import FitStatistics
 
 __all__ = ["MLEResult", "fit_mle"]
 
 
-@dataclass(frozen=True, eq=False)
-class MLEResult:
+@dataclass(frozen=True, eq=False, repr=False)
+class MLEResult(FitStatistics):
     """Result of :func:`fit_mle`.
 
     Attributes
@@ -76,13 +77,6 @@ class MLEResult:
         """Parameters plus diffuse initial states (D&K 2012, section 7.4; statsmodels)."""
         return self.params.size + int(np.sum(self.model.diffuse))
 
-    @property
-    def aic(self) -> float:
-        return -2.0 * self.log_likelihood + 2.0 * self.df_model
-
-    @property
-    def bic(self) -> float:
-        return -2.0 * self.log_likelihood + self.df_model * np.log(self.nobs)
 
     def summary(self) -> str:
         """A table like statsmodels': estimate, standard error, z, p-value per parameter."""
@@ -90,10 +84,8 @@ class MLEResult:
 
         z = self.params / self.bse
         p = 2.0 * stats.norm.sf(np.abs(z))
-        lines = [
-            "Maximum likelihood (pymc-dlm fit_mle)",
-            f"log-likelihood {self.log_likelihood:.4f}   AIC {self.aic:.4f}   BIC {self.bic:.4f}",
-            f"observations {self.nobs}   converged {self.converged}   iterations {self.n_iter}",
+        lines = self._header("Maximum likelihood (pymc-dlm fit_mle)")
+        lines += [
             f"{'parameter':<16}{'estimate':>14}{'std err':>12}{'z':>9}{'P>|z|':>9}",
         ]
         for name, est, se, zi, pi in zip(self.param_names, self.params, self.bse, z, p, strict=True):
@@ -101,8 +93,6 @@ class MLEResult:
         lines.append(f"standard errors: {self.hessian_method}")
         return "\n".join(lines)
 
-    def __repr__(self) -> str:
-        return self.summary()
 
 
 def _compile(model_fn: Callable[[Any], StateSpaceModel], y: Any, init: np.ndarray):

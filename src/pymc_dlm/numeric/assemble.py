@@ -11,7 +11,7 @@ from ..spec import matrix as mx
 from ..spec.model import StateSpaceModel
 from ..spec.validate import check_covariance, check_finite
 
-__all__ = ["SystemArrays", "at_time", "system_arrays"]
+__all__ = ["SystemArrays", "at_time", "system_arrays", "with_stationary"]
 
 
 class SystemArrays(NamedTuple):
@@ -65,6 +65,22 @@ def stationary_cov(T: np.ndarray, RQR: np.ndarray, name: str = "stationary block
     return (P + P.T) / 2
 
 
+def with_stationary(P1: np.ndarray, T: np.ndarray, R: np.ndarray, Q: np.ndarray,
+                    stationary: tuple) -> np.ndarray:
+    """P1 with the block of the stationary states set to their unconditional covariance
+    (from the first time step's T, R, Q, which have a leading time axis)."""
+    P1 = np.array(P1, dtype=np.float64)
+    st = np.flatnonzero(stationary)
+    if st.size:
+        Ts = T[0][np.ix_(st, st)]
+        other = np.setdiff1d(np.arange(P1.shape[0]), st)
+        if other.size and np.any(T[0][np.ix_(st, other)] != 0):
+            raise ValueError("stationary states must not depend on other states through T")
+        RQR = R[0] @ Q[0] @ R[0].T
+        P1[np.ix_(st, st)] = stationary_cov(Ts, RQR[np.ix_(st, st)])
+    return np.ascontiguousarray(P1)
+
+
 def system_arrays(model: StateSpaceModel) -> SystemArrays:
     """Evaluate every entry as float64 arrays (``TypeError`` if an entry is symbolic)."""
     if not isinstance(model, StateSpaceModel):
@@ -79,15 +95,7 @@ def system_arrays(model: StateSpaceModel) -> SystemArrays:
     T = _with_time(vals["T"], 2)
     R = _with_time(vals["R"], 2)
     Q = _with_time(vals["Q"], 2)
-    P1 = vals["P1"].copy()
-    st = np.flatnonzero(model.stationary)
-    if st.size:
-        Ts = T[0][np.ix_(st, st)]
-        other = np.setdiff1d(np.arange(model.m), st)
-        if other.size and np.any(T[0][np.ix_(st, other)] != 0):
-            raise ValueError("stationary states must not depend on other states through T")
-        RQR = R[0] @ Q[0] @ R[0].T
-        P1[np.ix_(st, st)] = stationary_cov(Ts, RQR[np.ix_(st, st)])
+    P1 = with_stationary(vals["P1"], T, R, Q, model.stationary)
     return SystemArrays(
         Z=Z,
         d=_with_time(vals["d"], 1),
@@ -97,6 +105,6 @@ def system_arrays(model: StateSpaceModel) -> SystemArrays:
         R=R,
         Q=Q,
         a1=np.ascontiguousarray(vals["a1"]),
-        P1=np.ascontiguousarray(P1),
+        P1=P1,
         P1inf=np.diag(np.asarray(model.diffuse, dtype=np.float64)),
     )

@@ -280,7 +280,13 @@ def kalman_filter(model: StateSpaceModel, y: Any, *, tol: float = TOL) -> Filter
     (-633.46, 1)
     """
     y_arr, index = prepare_y(model, y)
-    sys = system_arrays(model)
+    return filter_arrays(system_arrays(model), y_arr, tol, index, model.state_names)
+
+
+def filter_arrays(sys: SystemArrays, y_arr: np.ndarray, tol: float = TOL, index: Any = None,
+                  state_names: tuple = ()) -> FilterResult:
+    """:func:`kalman_filter` on system arrays and a validated (n, p) float array (no checks;
+    for loops such as EM that change the arrays in place of the model)."""
     out, n_diffuse = _run(sys, y_arr, True, tol)
     return FilterResult(
         a_pred=out["a_pred"],
@@ -297,7 +303,7 @@ def kalman_filter(model: StateSpaceModel, y: Any, *, tol: float = TOL) -> Filter
         n_diffuse=n_diffuse,
         Pinf_pred=out["Pinf_pred"][:n_diffuse].copy(),
         index=index,
-        state_names=model.state_names,
+        state_names=state_names,
         y=y_arr,
         Finv=out["Finv"],
     )

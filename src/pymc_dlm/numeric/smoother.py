@@ -323,10 +323,13 @@ def kalman_smoother(
         if y is None:
             raise ValueError("pass y or filter_result")
         filter_result = kalman_filter(model, y, tol=tol)
-    f = filter_result
-    sys = system_arrays(model)
+    return smooth_arrays(system_arrays(model), filter_result)
+
+
+def smooth_arrays(sys: SystemArrays, f: FilterResult) -> SmootherResult:
+    """:func:`kalman_smoother` on system arrays and their filter output (no checks)."""
     n, p = f.y.shape
-    m, r = model.m, model.r
+    m, r = sys.a1.shape[0], sys.R.shape[2]
     out = dict(
         a_smooth=np.empty((n, m)), V=np.empty((n, m, m)), eps_hat=np.empty((n, p)),
         eps_var=np.empty((n, p, p)), eta_hat=np.empty((n, r)), eta_var=np.empty((n, r, r)),

@@ -67,11 +67,12 @@ def _H(sigma_obs: Any) -> Any:
     return _matrix([[_var(_sd(sigma_obs, "sigma_obs"))]])
 
 
-def _model(name: str, description: str, state_names: list[str], **kw: Any) -> StateSpaceModel:
+def _model(
+    name: str, description: str, state_names: list[str], tied: tuple = (), **kw: Any
+) -> StateSpaceModel:
     m = len(state_names)
-    return StateSpaceModel(
-        state_names=state_names, components=[Component(name, description, tuple(range(m)))], **kw
-    )
+    comp = Component(name, description, tuple(range(m)), tied)
+    return StateSpaceModel(state_names=state_names, components=[comp], **kw)
 
 
 def LocalLevel(
@@ -247,7 +248,7 @@ def Seasonal(
     Z = np.concatenate(zs)[None, :]
     return _model(
         name, f"trigonometric seasonal, period {period}, {h} harmonics",
-        [f"{name}_{i}" for i in range(m)],
+        [f"{name}_{i}" for i in range(m)], tied=(tuple(range(m)),),
         Z=Z, T=T, Q=_diag([_var(s)] * m), H=_H(sigma_obs), diffuse=[True] * m,
     )
 
@@ -315,7 +316,7 @@ def Cycle(
     v = _var(s)
     return _model(
         name, f"stochastic cycle (period {period}, damping {damping})", [name, f"{name}_star"],
-        Z=[[1.0, 0.0]], T=T, Q=_diag([v, v]), H=_H(sigma_obs),
+        tied=((0, 1),), Z=[[1.0, 0.0]], T=T, Q=_diag([v, v]), H=_H(sigma_obs),
         diffuse=[diffuse] * 2, stationary=[not diffuse] * 2,
     )
 
@@ -444,12 +445,14 @@ def Regression(
     names = [f"x{i}" for i in range(k)] if names is None else list(names)
     if len(names) != k:
         raise ValueError(f"names must have k = {k} entries; got {len(names)}")
-    sds = list(sigma_coef) if isinstance(sigma_coef, (list, tuple, np.ndarray)) else [sigma_coef] * k
+    one = not isinstance(sigma_coef, (list, tuple, np.ndarray))
+    sds = [sigma_coef] * k if one else list(sigma_coef)
     if len(sds) != k:
         raise ValueError(f"sigma_coef must be a scalar or have k = {k} entries; got {len(sds)}")
     variances = [_var(_sd(sd, "sigma_coef")) for sd in sds]
     return _model(
         name, f"regression on {', '.join(names)}", [f"beta_{nm}" for nm in names],
+        tied=(tuple(range(k)),) if one else (),
         Z=Xa[:, None, :], T=np.eye(k), Q=_diag(variances), diffuse=[True] * k,
     )
 

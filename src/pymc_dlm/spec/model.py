@@ -15,7 +15,7 @@ __all__ = ["Component", "StateSpaceModel"]
 
 @dataclass(frozen=True)
 class Component:
-    """A named structural component of a model: which states it owns and what it is.
+    r"""A named structural component of a model: which states it owns and what it is.
 
     Attributes
     ----------
@@ -25,11 +25,17 @@ class Component:
         One line for summaries and plots.
     states : tuple of int
         Indices of the component's states in the model's state vector.
+    tied : tuple of tuple of int
+        Groups of state disturbances (indices into :math:`\eta_t`) that share one variance
+        parameter, e.g. every disturbance of a trigonometric seasonal.  Estimators that update
+        variances (:func:`pymc_dlm.estimation.fit_em`) keep each group's variances equal;
+        disturbances in no group are free parameters of their own.
     """
 
     name: str
     description: str
     states: tuple[int, ...]
+    tied: tuple[tuple[int, ...], ...] = ()
 
 
 def _eye(k: int) -> np.ndarray:
@@ -205,6 +211,10 @@ class StateSpaceModel:
                 raise TypeError(f"components must be Component objects; got {type(ct).__name__}")
             if any(not 0 <= i < m for i in ct.states):
                 raise ValueError(f"component {ct.name!r} refers to states outside 0..{m - 1}")
+            if any(not 0 <= i < r for g in ct.tied for i in g):
+                raise ValueError(
+                    f"component {ct.name!r} ties disturbances outside 0..{r - 1}: {ct.tied}"
+                )
 
         for key, val in dict(
             Z=Z, T=T, Q=Q, H=H, R=R, d=d, c=c, a1=a1, P1=P1, diffuse=diffuse,
@@ -311,7 +321,10 @@ class StateSpaceModel:
             )
         shift = self.m
         comps = self.components + tuple(
-            Component(c.name, c.description, tuple(i + shift for i in c.states))
+            Component(
+                c.name, c.description, tuple(i + shift for i in c.states),
+                tuple(tuple(i + self.r for i in g) for g in c.tied),
+            )
             for c in other.components
         )
         return StateSpaceModel(

@@ -1,0 +1,209 @@
+"""fit_em against dense Gaussian conditioning (the M-step), statsmodels and fit_mle (the optimum)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytensor.tensor as pt
+import pytest
+import statsmodels.api as sm
+
+import pymc_dlm as dlm
+from pymc_dlm.estimation import fit_em, fit_mle
+from pymc_dlm.numeric import system_arrays
+from pymc_dlm.numeric.assemble import at_time
+
+from reference_models import bivariate
+
+
+def dense_states_and_noise(model, y):
+    """Posterior mean and covariance of (alpha_1..alpha_n, eps_1..eps_n) given the observed
+    entries of y, by stacking everything into one Gaussian vector (known initialisation)."""
+    s = system_arrays(model)
+    y = np.asarray(y, float).reshape(len(y), -1)
+    n, p = y.shape
+    m, r = model.m, model.r
+    k = m + (n - 1) * r + n * p  # xi = (alpha_1 - a1, eta_1..eta_{n-1}, eps_1..eps_n)
+    A = np.zeros((n * m + n * p, k))
+    mu = np.zeros(n * m + n * p)
+    cov_xi = np.zeros((k, k))
+    cov_xi[:m, :m] = s.P1
+    A[:m, :m] = np.eye(m)
+    mu[:m] = s.a1
+    for t in range(1, n):
+        Tt = at_time(s.T, t - 1)
+        A[t * m:(t + 1) * m] = Tt @ A[(t - 1) * m:t * m]
+        A[t * m:(t + 1) * m, m + (t - 1) * r:m + t * r] = at_time(s.R, t - 1)
+        mu[t * m:(t + 1) * m] = Tt @ mu[(t - 1) * m:t * m] + at_time(s.c, t - 1)
+        cov_xi[m + (t - 1) * r:m + t * r, m + (t - 1) * r:m + t * r] = at_time(s.Q, t - 1)
+    e0 = m + (n - 1) * r
+    for t in range(n):
+        A[n * m + t * p:n * m + (t + 1) * p, e0 + t * p:e0 + (t + 1) * p] = np.eye(p)
+        cov_xi[e0 + t * p:e0 + (t + 1) * p, e0 + t * p:e0 + (t + 1) * p] = at_time(s.H, t)
+    # y = Z alpha + d + eps
+    G = np.zeros((n * p, n * m + n * p))
+    d = np.zeros(n * p)
+    for t in range(n):
+        G[t * p:(t + 1) * p, t * m:(t + 1) * m] = at_time(s.Z, t)
+        G[t * p:(t + 1) * p, n * m + t * p:n * m + (t + 1) * p] = np.eye(p)
+        d[t * p:(t + 1) * p] = at_time(s.d, t)
+    cov = A @ cov_xi @ A.T
+    obs = ~np.isnan(y.ravel())
+    Go = G[obs]
+    Syy = Go @ cov @ Go.T
+    gain = np.linalg.solve(Syy, Go @ cov).T
+    mean = mu + gain @ (y.ravel()[obs] - Go @ mu - d[obs])
+    return mean, cov - gain @ Go @ cov
+
+
+def dense_m_step(model, y, lag_one=True):
+    """Q and H maximising the expected complete-data log-likelihood, from dense moments.
+
+    E(eta_t eta_t'|y) = R^+ E[(alpha_{t+1} - T alpha_t - c)(...)'|y] R^+' needs
+    Cov(alpha_t, alpha_{t+1}|y); ``lag_one=False`` is the common mistake that drops it.
+    """
+    s = system_arrays(model)
+    y = np.asarray(y, float).reshape(len(y), -1)
+    n, p = y.shape
+    m = model.m
+    mean, cov = dense_states_and_noise(model, y)
+    Rp = np.linalg.pinv(at_time(s.R, 0))
+    T, c = at_time(s.T, 0), at_time(s.c, 0)
+    SQ = 0.0
+    for t in range(n - 1):
+        i, j = slice(t * m, (t + 1) * m), slice((t + 1) * m, (t + 2) * m)
+        e = mean[j] - T @ mean[i] - c
+        C = cov[i, j] if lag_one else np.zeros((m, m))
+        M = np.outer(e, e) + cov[j, j] - T @ C - C.T @ T.T + T @ cov[i, i] @ T.T
+        SQ = SQ + Rp @ M @ Rp.T
+    SH = 0.0
+    for t in range(n):
+        k = slice(n * m + t * p, n * m + (t + 1) * p)
+        SH = SH + np.outer(mean[k], mean[k]) + cov[k, k]
+    return SQ / (n - 1), SH / n
+
+
+def test_m_step_equals_dense_conditioning_with_lag_one_covariances():
+    """One EM iteration on the bivariate model (full H, missing entries, known init) gives the
+    closed-form maximiser computed from the dense joint posterior of states and noise."""
+    mod, y = bivariate()
+    mod = mod.replace(P1=np.diag([2.0, 0.5 / (1 - 0.36), 3.0]), diffuse=[False] * 3)
+    res = fit_em(y, mod, max_iter=1, tol=0.0)
+    Q_ref, H_ref = dense_m_step(mod, y)
+    np.testing.assert_allclose(np.diag(res.model.Q), np.diag(Q_ref), rtol=1e-10)
+    np.testing.assert_array_equal(res.model.Q - np.diag(np.diag(res.model.Q)), 0.0)
+    np.testing.assert_allclose(res.model.H, H_ref, rtol=1e-10)
+    # the shortcut without Cov(alpha_t, alpha_{t+1}|y) is a different (inflated) Q
+    Q_bad, _ = dense_m_step(mod, y, lag_one=False)
+    assert np.all(np.diag(Q_bad) > np.diag(res.model.Q) * 1.05)
+
+
+def test_m_step_diagonal_h_uses_observed_entries_only():
+    """Diagonal H with missing rows: H_ii = mean over observed t of E(eps_ti^2|y)."""
+    mod, y = bivariate()
+    mod = mod.replace(H=np.diag([1.0, 0.5]), P1=np.diag([2.0, 0.78125, 3.0]), diffuse=[False] * 3)
+    res = fit_em(y, mod, max_iter=1, tol=0.0)
+    mean, cov = dense_states_and_noise(mod, y)
+    n, m = y.shape[0], mod.m
+    for i in range(2):
+        ts = np.flatnonzero(~np.isnan(y[:, i]))
+        k = n * m + 2 * ts + i
+        ref = np.mean(mean[k] ** 2 + cov[k, k])
+        assert res.model.H[i, i] == pytest.approx(ref, rel=1e-10)
+    assert res.model.H[0, 1] == 0.0
+
+
+def test_nile_em_reaches_the_mle_and_never_decreases():
+    """D&K (2012, section 2.10) estimates; statsmodels' optimum log-likelihood within 1e-3."""
+    y = dlm.datasets.load_nile()
+    res = fit_em(y, dlm.LocalLevel(10.0, 10.0), max_iter=2000, tol=1e-8)
+    assert res.converged and res.n_iter < 2000
+    np.testing.assert_allclose([res.params["sigma2.obs"], res.params["sigma2.level"]],
+                               [15099.0, 1469.1], rtol=2e-4)
+    ref = sm.tsa.UnobservedComponents(y.to_numpy(), "llevel", use_exact_diffuse=True).fit(disp=0)
+    assert res.log_likelihood == pytest.approx(ref.llf, abs=1e-3)
+    h = res.log_likelihood_history
+    assert h.shape == (res.n_iter + 1,)
+    assert np.all(np.diff(h) >= -1e-10 * np.abs(h[1:]))
+    assert h[-1] - h[0] > 10.0
+    assert res.log_likelihood == pytest.approx(dlm.loglike(res.model, y), rel=1e-12)
+    assert res.df_model == 3 and res.aic == pytest.approx(ref.aic, abs=2e-3)
+    assert "sigma2.level" in res.summary()
+
+
+def test_default_stop_is_honest():
+    """100 iterations do not reach a relative step of 1e-6 on the Nile: converged is False."""
+    res = fit_em(dlm.datasets.load_nile(), dlm.LocalLevel(10.0, 10.0))
+    assert res.n_iter == 100 and not res.converged
+
+
+def test_structure_is_kept_zeros_and_tied_variances():
+    """A zero slope variance stays zero; the trigonometric seasonal's disturbances share one
+    variance; the log-likelihood still never decreases."""
+    y = np.log(dlm.datasets.load_airline_passengers().to_numpy())
+    mod = dlm.LocalLinearTrend(0.05, 0.0, 0.05) + dlm.Seasonal(12, 0.05, form="trigonometric")
+    res = fit_em(y, mod, max_iter=30, tol=0.0)
+    Q = res.model.Q
+    assert Q[1, 1] == 0.0
+    seas = np.diag(Q)[2:]
+    assert np.all(seas == seas[0]) and seas[0] != 0.0025
+    np.testing.assert_array_equal(Q - np.diag(np.diag(Q)), 0.0)
+    assert set(res.params) == {"sigma2.obs", "sigma2.level", "sigma2.seasonal"}
+    h = res.log_likelihood_history
+    assert np.all(np.diff(h) >= -1e-10 * np.abs(h[1:]))
+
+
+def test_two_series_with_missing_entries_em_matches_mle():
+    """The bivariate model (full H, missing entries, diffuse and known states; the third
+    state's variance is a structural zero): EM's optimum equals fit_mle's (H by its Cholesky
+    factor, Q diagonal) within 1e-3 in log-likelihood."""
+    mod, y = bivariate()
+    mod = mod.replace(Q=np.diag([0.2, 0.5, 0.0]))
+    em = fit_em(y, mod, max_iter=2000, tol=1e-8)
+    assert em.converged and em.model.Q[2, 2] == 0.0
+
+    def model_fn(p):
+        L = pt.stack([pt.stack([pt.exp(p[0]), 0.0]), pt.stack([p[1], pt.exp(p[2])])])
+        return mod.replace(H=L @ L.T, Q=pt.diag(pt.concatenate([pt.exp(p[3:5]), pt.zeros(1)])))
+
+    mle = fit_mle(model_fn, y, np.zeros(5))
+    assert mle.converged
+    assert em.log_likelihood == pytest.approx(mle.log_likelihood, abs=1e-3)
+    np.testing.assert_allclose(em.model.H, mle.model.H, rtol=1e-3)
+    np.testing.assert_allclose(em.model.Q, mle.model.Q, rtol=1e-3)
+    h = em.log_likelihood_history
+    assert np.all(np.diff(h) >= -1e-10 * np.abs(h[1:]))
+
+
+def test_initial_state_mean_and_variance():
+    """a1 <- E(alpha_1|y), P1 <- Var(alpha_1|y) on a known-initialised level (dense check)."""
+    y = dlm.datasets.load_nile().to_numpy()[:30]
+    mod = dlm.LocalLevel(38.0, 123.0).replace(a1=[1000.0], P1=[[1e4]], diffuse=[False])
+    res = fit_em(y, mod, max_iter=1, tol=0.0, estimate=("H", "Q", "a1", "P1"))
+    mean, cov = dense_states_and_noise(mod, y)
+    assert res.model.a1[0] == pytest.approx(mean[0], rel=1e-10)
+    assert res.model.P1[0, 0] == pytest.approx(cov[0, 0], rel=1e-10)
+    longer = fit_em(y, mod, max_iter=50, tol=0.0, estimate=("H", "Q", "a1"))
+    assert np.all(np.diff(longer.log_likelihood_history) >= -1e-10 * 200)
+
+
+@pytest.mark.parametrize("kwargs, err, match", [
+    (dict(estimate=("H", "R")), ValueError, "estimate"),
+    (dict(max_iter=-1), ValueError, "max_iter"),
+    (dict(estimate=("a1",)), ValueError, "known initial"),
+])
+def test_bad_options(kwargs, err, match):
+    with pytest.raises(err, match=match):
+        fit_em(dlm.datasets.load_nile(), dlm.LocalLevel(30.0, 100.0), **kwargs)
+
+
+def test_bad_models():
+    y = dlm.datasets.load_nile()
+    with pytest.raises(ValueError, match="no free variance"):
+        fit_em(y, dlm.LocalLevel(0.0, 0.0))
+    with pytest.raises(TypeError, match="numeric initial_model"):
+        fit_em(y, dlm.LocalLevel(pt.dscalar("s"), 1.0))
+    with pytest.raises(TypeError, match="StateSpaceModel"):
+        fit_em(y, "level")
+    tv = dlm.LocalLevel(1.0, 1.0).replace(Q=np.ones((100, 1, 1)))
+    with pytest.raises(ValueError, match="time-varying Q"):
+        fit_em(y, tv)
