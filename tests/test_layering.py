@@ -15,7 +15,8 @@ CASES = [
     ("pymc_dlm.bayes", ["matplotlib"]),
     ("pymc_dlm.diagnostics", ["pytensor", "pymc", "matplotlib", "pymc_dlm.symbolic", "pymc_dlm.fused",
                               "pymc_dlm.bayes", "pymc_dlm.estimation"]),
-    ("pymc_dlm.estimation", ["pymc", "matplotlib", "pymc_dlm.bayes"]),
+    ("pymc_dlm.estimation", ["pymc", "matplotlib", "pymc_dlm.bayes", "pymc_dlm.plots"]),
+    ("pymc_dlm.plots", ["pytensor", "pymc", "matplotlib", "pymc_dlm.bayes", "pymc_dlm.estimation"]),
     ("pymc_dlm", ["pytensor", "pymc", "matplotlib", "numba", "pymc_dlm.numeric"]),
 ]
 

@@ -153,6 +153,8 @@ class EMResult(FitStatistics):
     df_model : int
         Free variance parameters plus diffuse initial states (D&K section 7.4).
     aic, bic : float
+    data : array_like, Series or DataFrame
+        The observations (for :meth:`filter`, :meth:`smooth`, :meth:`forecast`, :meth:`plot`).
     """
 
     model: StateSpaceModel
@@ -163,6 +165,7 @@ class EMResult(FitStatistics):
     n_iter: int
     nobs: int
     df_model: int
+    data: Any = None
 
 
     def summary(self) -> str:
@@ -360,5 +363,5 @@ def fit_em(
     return EMResult(
         model=model.replace(**fields), params=_params(final, groups),
         log_likelihood=float(history[-1]), log_likelihood_history=np.asarray(history),
-        converged=converged, n_iter=it, nobs=int(f.nobs), df_model=k + w,
+        converged=converged, n_iter=it, nobs=int(f.nobs), df_model=k + w, data=y,
     )

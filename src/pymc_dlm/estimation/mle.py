@@ -58,6 +58,8 @@ class MLEResult(FitStatistics):
         as statsmodels.
     message : str
     param_names : tuple of str
+    data : array_like, Series or DataFrame
+        The observations (for :meth:`filter`, :meth:`smooth`, :meth:`forecast`, :meth:`plot`).
     """
 
     model: StateSpaceModel
@@ -71,6 +73,7 @@ class MLEResult(FitStatistics):
     nobs: int
     message: str
     param_names: tuple = field(default=())
+    data: Any = None
 
     @property
     def df_model(self) -> int:
@@ -214,5 +217,5 @@ def fit_mle(model_fn: Callable[[Any], StateSpaceModel], y: Any, init_params: Any
         n_iter=int(getattr(opt, "nit", 0)), bse=bse, cov_params=cov,
         hessian_method="central differences of the exact gradient",
         nobs=int(np.count_nonzero(~np.isnan(y_arr))),
-        message=str(opt.message), param_names=names,
+        message=str(opt.message), param_names=names, data=y,
     )

@@ -1,14 +1,24 @@
-"""What the estimators' results share: information criteria and the summary's first lines."""
+"""What the estimators' results share: information criteria, the summary's first lines, and
+the fitted model's filter, smoother, forecasts and plots."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
-__all__ = ["FitStatistics"]
+from ..numeric import forecast, kalman_filter, kalman_smoother
+from ..numeric.results import FilterResult, ForecastResult, SmootherResult
+from ..spec.validate import check_option
+
+__all__ = ["FitStatistics", "PLOT_KINDS"]
+
+PLOT_KINDS = ("diagnostics", "filtered", "smoothed", "forecast", "components")
 
 
 class FitStatistics:
-    """Mixin for results with ``log_likelihood``, ``df_model``, ``nobs``, ``converged``, ``n_iter``."""
+    """Mixin for results with ``model``, ``data``, ``log_likelihood``, ``df_model``, ``nobs``,
+    ``converged``, ``n_iter``."""
 
     @property
     def aic(self) -> float:
@@ -29,3 +39,32 @@ class FitStatistics:
 
     def __repr__(self) -> str:
         return self.summary()
+
+    def filter(self) -> FilterResult:
+        """The Kalman filter of the fitted model on the data (:func:`pymc_dlm.kalman_filter`)."""
+        return kalman_filter(self.model, self.data)
+
+    def smooth(self) -> SmootherResult:
+        """The state and disturbance smoother of the fitted model (:func:`pymc_dlm.kalman_smoother`)."""
+        return kalman_smoother(self.model, self.data)
+
+    def forecast(self, steps: int) -> ForecastResult:
+        """Forecasts ``steps`` periods ahead from the fitted model (:func:`pymc_dlm.forecast`)."""
+        return forecast(self.model, self.data, steps)
+
+    def plot(self, kind: str = "diagnostics", *, steps: int = 10, **kwargs: Any):
+        """Plot the fit: ``kind`` is one of "diagnostics", "filtered", "smoothed", "forecast"
+        (``steps`` ahead) or "components"; keyword arguments go to the function of
+        :mod:`pymc_dlm.plots` that draws it.  Returns its axes."""
+        check_option("kind", kind, PLOT_KINDS)
+        from .. import plots  # the plots layer sits above this one; imported on use only
+
+        if kind == "diagnostics":
+            return plots.plot_diagnostics(self.filter(), **kwargs)
+        if kind == "filtered":
+            return plots.plot_filtered(self.filter(), **kwargs)
+        if kind == "smoothed":
+            return plots.plot_smoothed(self.smooth(), **kwargs)
+        if kind == "forecast":
+            return plots.plot_forecast(self.forecast(steps), self.data, **kwargs)
+        return plots.plot_components(self.smooth(), self.model, **kwargs)

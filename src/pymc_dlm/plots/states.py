@@ -1,0 +1,176 @@
+r"""Plots of the states: filtered, smoothed, structural components, forecasts."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ..numeric.results import FilterResult, ForecastResult, SmootherResult
+from ..spec.model import StateSpaceModel
+from ._common import band, new_axes, x_values
+
+__all__ = ["plot_components", "plot_filtered", "plot_forecast", "plot_smoothed"]
+
+
+def _pick(names: tuple, states: Any) -> list[int]:
+    if states is None:
+        return list(range(min(len(names), 4)))
+    out = []
+    for s in [states] if isinstance(states, str | int) else states:
+        if isinstance(s, str):
+            if s not in names:
+                raise ValueError(f"unknown state {s!r}; the model's states are {list(names)}")
+            out.append(names.index(s))
+        else:
+            out.append(int(s))
+    return out
+
+
+def _plot_states(mean, cov, f: FilterResult, states, alpha, axes, what: str, colour: str):
+    idx = _pick(f.state_names, states)
+    axes = new_axes(len(idx), axes)
+    x = x_values(f.index, f.n)
+    for ax, i in zip(axes, idx, strict=True):
+        name = f.state_names[i] if f.state_names else f"state_{i}"
+        if i == idx[0] and f.y.shape[1] == 1:
+            ax.plot(x, f.y[:, 0], "k.", ms=3, label="observed")
+        band(ax, x, mean[:, i], cov[:, i, i], alpha, colour, f"{what} {name}")
+        ax.set_ylabel(name)
+        ax.legend(loc="best", fontsize=7)
+    axes[-1].set_xlabel("time" if f.index is None else str(f.index.name or "time"))
+    axes[0].set_title(f"{what} states")
+    return axes
+
+
+def plot_filtered(result: FilterResult, *, states: Any = None, alpha: float = 0.05,
+                  axes: Any = None):
+    r"""Filtered states :math:`a_{t|t}` with :math:`(1-\alpha)` bands, one panel per state.
+
+    Parameters
+    ----------
+    result : FilterResult
+    states : sequence of str or int, optional
+        Which states (names or indices); the first four by default.
+    alpha : float
+        Band level: :math:`a_{t|t} \pm z_{1-\alpha/2}\sqrt{P_{t|t}}`.
+    axes : sequence of matplotlib Axes, optional
+
+    Returns
+    -------
+    list of matplotlib Axes
+
+    Examples
+    --------
+    >>> import pymc_dlm as dlm
+    >>> from pymc_dlm.plots import plot_filtered
+    >>> f = dlm.kalman_filter(dlm.LocalLevel(38.3, 122.9), dlm.datasets.load_nile())
+    >>> axes = plot_filtered(f)
+    """
+    return _plot_states(result.a_filt, result.P_filt, result, states, alpha, axes, "filtered", "C0")
+
+
+def plot_smoothed(result: SmootherResult, *, states: Any = None, alpha: float = 0.05,
+                  axes: Any = None):
+    r"""Smoothed states :math:`\hat\alpha_t` with :math:`(1-\alpha)` bands from :math:`V_t`.
+
+    Parameters and returns as :func:`plot_filtered`.
+
+    Examples
+    --------
+    >>> import pymc_dlm as dlm
+    >>> from pymc_dlm.plots import plot_smoothed
+    >>> s = dlm.kalman_smoother(dlm.LocalLevel(38.3, 122.9), dlm.datasets.load_nile())
+    >>> axes = plot_smoothed(s)
+    """
+    return _plot_states(result.a_smooth, result.V, result.filter, states, alpha, axes,
+                        "smoothed", "C3")
+
+
+def plot_components(result: SmootherResult, model: StateSpaceModel, *, alpha: float = 0.05,
+                    axes: Any = None):
+    r"""Each structural component's smoothed contribution to y, one panel per component.
+
+    The contribution of a component with states :math:`c` is :math:`Z_{t,c}\hat\alpha_{t,c}`
+    with variance :math:`Z_{t,c}V_{t,cc}Z_{t,c}'` (series 1 when y is multivariate).
+
+    Parameters
+    ----------
+    result : SmootherResult
+    model : StateSpaceModel
+        The numeric model the smoother ran on (for Z and the components).
+    alpha : float
+    axes : sequence of matplotlib Axes, optional
+
+    Returns
+    -------
+    list of matplotlib Axes
+
+    Examples
+    --------
+    >>> import numpy as np, pymc_dlm as dlm
+    >>> from pymc_dlm.plots import plot_components
+    >>> mod = dlm.LocalLinearTrend(0.02, 0.002, 0.01) + dlm.Seasonal(12, 0.01)
+    >>> y = np.log(dlm.datasets.load_airline_passengers())
+    >>> axes = plot_components(dlm.kalman_smoother(mod, y), mod)
+    """
+    comps = [c for c in model.components if c.states]
+    axes = new_axes(len(comps), axes)
+    f = result.filter
+    x = x_values(f.index, f.n)
+    Z = np.asarray(model.Z, dtype=np.float64)
+    Z = np.broadcast_to(Z if Z.ndim == 3 else Z[None], (f.n,) + Z.shape[-2:])[:, 0, :]
+    for k, (ax, comp) in enumerate(zip(axes, comps, strict=True)):
+        s = np.asarray(comp.states)
+        zc = Z[:, s]
+        mean = np.einsum("tj,tj->t", zc, result.a_smooth[:, s])
+        var = np.einsum("ti,tij,tj->t", zc, result.V[:, s][:, :, s], zc)
+        band(ax, x, mean, var, alpha, f"C{k}", comp.name)
+        ax.set_ylabel(comp.name)
+        ax.set_title(comp.description, fontsize=9)
+        ax.legend(loc="best", fontsize=7)
+    axes[-1].set_xlabel("time")
+    return axes
+
+
+def plot_forecast(result: ForecastResult, y: Any, *, alpha: float = 0.05, series: int = 0,
+                  ax: Any = None):
+    r"""Data followed by the forecast mean and its :math:`(1-\alpha)` prediction band.
+
+    Parameters
+    ----------
+    result : ForecastResult
+    y : array_like, Series or DataFrame
+        The data the forecast continues (its index sets the x axis).
+    alpha : float
+    series : int
+        Which observed series when y is multivariate.
+    ax : matplotlib Axes, optional
+
+    Returns
+    -------
+    matplotlib Axes
+
+    Examples
+    --------
+    >>> import pymc_dlm as dlm
+    >>> from pymc_dlm.plots import plot_forecast
+    >>> y = dlm.datasets.load_nile()
+    >>> fc = dlm.forecast(dlm.LocalLevel(38.3, 122.9), y, 10)
+    >>> ax = plot_forecast(fc, y)
+    """
+    y_arr = np.asarray(y, dtype=np.float64).reshape(len(y), -1)
+    index = getattr(y, "index", None)
+    if ax is None:
+        ax = new_axes(1, None, height=4.0)[0]
+    ax.plot(x_values(index, len(y_arr)), y_arr[:, series], "k.-", ms=3, lw=0.6, label="observed")
+    xf = x_values(result.index, result.y_mean.shape[0]) if result.index is not None else (
+        np.arange(len(y_arr), len(y_arr) + result.y_mean.shape[0]))
+    band(ax, xf, result.y_mean[:, series], result.y_cov[:, series, series], alpha, "C1",
+         "forecast")
+    ax.set_xlabel("time")
+    name = getattr(y, "name", None) or (y.columns[series] if hasattr(y, "columns") else None)
+    ax.set_ylabel(str(name) if name is not None else "y" if y_arr.shape[1] == 1 else f"y[{series}]")
+    ax.set_title("forecast")
+    ax.legend(loc="best", fontsize=7)
+    return ax
