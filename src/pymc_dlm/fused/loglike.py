@@ -1,8 +1,9 @@
 r"""The log-likelihood graph of the fused engine: diffuse steps written out, then one Op.
 
 Same arguments, conventions and numbers as :func:`pymc_dlm.symbolic.loglike_t` (the scan
-reference): the exact diffuse steps of the plan are the symbolic engine's
-(:func:`pymc_dlm.symbolic.diffuse_steps`, D&K 2012 sections 5.2 and 6.4), and the rest of the
+reference): the exact diffuse steps of the plan are one :class:`~pymc_dlm.fused.DiffuseSteps` Op
+(D&K 2012 sections 5.2 and 6.4, numba, adjoint gradient; with a non-diagonal H the symbolic
+engine's :func:`pymc_dlm.symbolic.diffuse_steps`, which decorrelates it), and the rest of the
 series, from :math:`a_{d+1}, P_{*,d+1}`, is one :class:`~pymc_dlm.fused.KalmanLoglike` Op
 (eqs. 4.21-4.26 and 7.2 in numba, missing rows dropped as in section 4.10) whose gradient is
 the adjoint pass.
@@ -18,6 +19,7 @@ import pytensor.tensor as pt
 from ..numeric.filter import TOL
 from ..symbolic.assemble import SystemTensors
 from ..symbolic.filter import TOL_DIFFUSE, DiffusePlan, diffuse_steps
+from .diffuse import DiffuseSteps, plan_arrays
 from .op import KalmanLoglike
 
 __all__ = ["loglike", "loglike_t"]
@@ -53,15 +55,33 @@ def loglike_t(sys: SystemTensors, y: Any, plan: DiffusePlan, *, h_diagonal: bool
     >>> round(float(ll.sum().eval()), 4)
     -633.4646
     """
-    y, a, P, parts = diffuse_steps(sys, y, plan, h_diagonal=h_diagonal, tol_diffuse=tol_diffuse)
     nd = plan.n_steps
-
-    def rest(name: str) -> Any:
-        x = getattr(sys, name)
-        return x[nd:] if x.ndim == _BASE[name] + 1 else x[None]
-
-    ll_r = KalmanLoglike(tol)(y[nd:], *(rest(k) for k in _BASE), a, P)[0]
+    p = int(sys.Z.type.shape[-2])
+    if h_diagonal is None:
+        h_diagonal = p == 1 or _constant_diagonal(sys.H, p)
+    if nd and h_diagonal:
+        y = pt.as_tensor_variable(y)
+        rows, flags = plan_arrays(plan, p)
+        ll_d, a, P = DiffuseSteps(tol_diffuse)(
+            y[:nd], *(_part(sys, k, slice(0, nd)) for k in _BASE), sys.a1, sys.P1, sys.P1inf,
+            rows, flags)
+        parts = [ll_d]
+    else:  # a non-diagonal H is decorrelated in the diffuse steps: the symbolic engine's graph
+        y, a, P, parts = diffuse_steps(sys, y, plan, h_diagonal=h_diagonal,
+                                       tol_diffuse=tol_diffuse)
+    ll_r = KalmanLoglike(tol)(y[nd:], *(_part(sys, k, slice(nd, None)) for k in _BASE), a, P)[0]
     return pt.concatenate([*parts, ll_r]) if parts else ll_r
+
+
+def _part(sys: SystemTensors, name: str, span: slice) -> Any:
+    """A system tensor over the time steps ``span`` (a constant one gets a time axis of 1)."""
+    x = getattr(sys, name)
+    return x[span] if x.ndim == _BASE[name] + 1 else x[None]
+
+
+def _constant_diagonal(H: Any, p: int) -> bool:
+    data = getattr(H, "data", None)
+    return isinstance(data, np.ndarray) and bool(np.all(data * (1 - np.eye(p)) == 0))
 
 
 def loglike(sys: SystemTensors, y: Any, plan: DiffusePlan, **kwargs: Any) -> pt.TensorVariable:

@@ -16,6 +16,9 @@ T (., m, m), c (., m), R (., m, r), Q (., r, r); a1 (m,), P1 (m, m) proper (not 
 
 from __future__ import annotations
 
+import hashlib
+from pathlib import Path
+
 import numpy as np
 import pytensor.tensor as pt
 from pytensor.graph.basic import Apply
@@ -24,9 +27,18 @@ from pytensor.graph.op import Op
 from pytensor.gradient import DisconnectedType
 from pytensor.link.numba.dispatch.basic import numba_njit, register_funcify_default_op_cache_key
 
+from ..numeric import adjoint, adjoint_diffuse, kernels
+from . import native
 from ..numeric.adjoint import filter_moments, gradients
 
-__all__ = ["KalmanLoglike", "KalmanLoglikeGrad"]
+__all__ = ["KERNEL_VERSION", "KalmanLoglike", "KalmanLoglikeGrad"]
+
+#: Salt of PyTensor's on-disk cache key for the Ops' numba code: PyTensor keys that cache by
+#: the Op's class and props only, and would otherwise reuse machine code compiled from an
+#: older version of the kernels.
+KERNEL_VERSION = int(hashlib.sha256(b"".join(
+    Path(m.__file__).read_bytes() for m in (kernels, adjoint, adjoint_diffuse)
+)).hexdigest()[:15], 16)
 
 NAMES = ("y", "Z", "d", "H", "T", "c", "R", "Q", "a1", "P1")
 NDIM = dict(y=2, Z=3, d=2, H=3, T=3, c=2, R=3, Q=3, a1=1, P1=2)
@@ -132,24 +144,50 @@ class KalmanLoglikeGrad(Op):
 @register_funcify_default_op_cache_key(KalmanLoglike)
 def _numba_kalman_loglike(op, node=None, **kwargs):
     tol = op.tol
+    ext, k = native.register("filter", KERNEL_VERSION), native.K_FILTER
+    put = native.put
 
     @numba_njit
     def kalman_loglike(y, Z, d, H, T, c, R, Q, a1, P1):
-        # copies: C-contiguous and writable, so the kernels compile for one signature only
-        return filter_moments(y.copy(), Z.copy(), d.copy(), H.copy(), T.copy(), c.copy(),
-                              R.copy(), Q.copy(), a1.copy(), P1.copy(), tol)
+        n, m = y.shape[0], a1.shape[0]
+        ll, a, P = np.empty(n), np.empty((n, m)), np.empty((n, m, m))
+        # C-contiguous copies, passed by address to the compiled kernel (fused/native.py)
+        y, Z, d, H, T, c = y.copy(), Z.copy(), d.copy(), H.copy(), T.copy(), c.copy()
+        R, Q, a1, P1, tl = R.copy(), Q.copy(), a1.copy(), P1.copy(), np.full(1, tol)
+        f = native.frame(k)
+        put(f, k, 0, y); put(f, k, 1, Z); put(f, k, 2, d); put(f, k, 3, H); put(f, k, 4, T)
+        put(f, k, 5, c); put(f, k, 6, R); put(f, k, 7, Q); put(f, k, 8, a1); put(f, k, 9, P1)
+        put(f, k, 10, tl); put(f, k, 11, ll); put(f, k, 12, a); put(f, k, 13, P)
+        ext(native.address(f))
+        native.keep(y, Z, d, H, T, c, R, Q, a1, P1, tl, f)
+        return ll, a, P
 
-    return kalman_loglike
+    return kalman_loglike, KERNEL_VERSION
 
 
 @register_funcify_default_op_cache_key(KalmanLoglikeGrad)
 def _numba_kalman_loglike_grad(op, node=None, **kwargs):
     tol = op.tol
+    ext, k = native.register("grad", KERNEL_VERSION), native.K_GRAD
+    put = native.put
 
     @numba_njit
     def kalman_loglike_grad(y, Z, d, H, T, c, R, Q, a1, P1, llf_t, a_pred, P_pred, llbar):
-        return gradients(y.copy(), Z.copy(), d.copy(), H.copy(), T.copy(), c.copy(), R.copy(),
-                         Q.copy(), a1.copy(), P1.copy(), llf_t.copy(), a_pred.copy(),
-                         P_pred.copy(), llbar.copy(), tol)
+        y, Z, d, H, T, c = y.copy(), Z.copy(), d.copy(), H.copy(), T.copy(), c.copy()
+        R, Q, a1, P1, tl = R.copy(), Q.copy(), a1.copy(), P1.copy(), np.full(1, tol)
+        llf_t, a_pred, P_pred, llbar = llf_t.copy(), a_pred.copy(), P_pred.copy(), llbar.copy()
+        gy, gZ, gd, gH = np.empty(y.shape), np.empty(Z.shape), np.empty(d.shape), np.empty(H.shape)
+        gT, gc, gR, gQ = np.empty(T.shape), np.empty(c.shape), np.empty(R.shape), np.empty(Q.shape)
+        ga1, gP1 = np.empty(a1.shape), np.empty(P1.shape)
+        f = native.frame(k)
+        put(f, k, 0, y); put(f, k, 1, Z); put(f, k, 2, d); put(f, k, 3, H); put(f, k, 4, T)
+        put(f, k, 5, c); put(f, k, 6, R); put(f, k, 7, Q); put(f, k, 8, a1); put(f, k, 9, P1)
+        put(f, k, 10, llf_t); put(f, k, 11, a_pred); put(f, k, 12, P_pred); put(f, k, 13, llbar)
+        put(f, k, 14, tl); put(f, k, 15, gy); put(f, k, 16, gZ); put(f, k, 17, gd)
+        put(f, k, 18, gH); put(f, k, 19, gT); put(f, k, 20, gc); put(f, k, 21, gR)
+        put(f, k, 22, gQ); put(f, k, 23, ga1); put(f, k, 24, gP1)
+        ext(native.address(f))
+        native.keep(y, Z, d, H, T, c, R, Q, a1, P1, llf_t, a_pred, P_pred, llbar, tl, f)
+        return gy, gZ, gd, gH, gT, gc, gR, gQ, ga1, gP1
 
-    return kalman_loglike_grad
+    return kalman_loglike_grad, KERNEL_VERSION

@@ -29,8 +29,8 @@ H, Q and P1 enter as their symmetric parts :math:`(X + X')/2`, so the gradient w
 to them is symmetric and exact in every direction.  Matrices carry a leading time axis of
 length n (time-varying) or 1 (constant); the gradient has the shape of its matrix.
 
-Exact diffuse steps are not handled here: the symbolic engine writes the (few) diffuse
-steps out and hands the first non-diffuse state to this pass (see
+Exact diffuse steps are not handled here: :mod:`pymc_dlm.numeric.adjoint_diffuse` runs the
+(few) diffuse steps and their adjoint and hands the first non-diffuse state to this pass (see
 :mod:`pymc_dlm.fused`).  A step whose :math:`F_t` is not positive definite stops the pass:
 its log-likelihood and all later ones are NaN and the gradient is zero.
 """

@@ -1,0 +1,192 @@
+r"""Opaque calls from PyTensor's numba graphs into the kernels, so a new graph compiles fast.
+
+When numba compiles a function that calls another jitted function it links the callee's code
+into the caller's module and optimises the whole module again.  PyTensor's numba backend
+compiles each graph into one such function, so every new model graph would re-optimise all of
+the Kalman kernels (measured: 14 s for a graph holding the likelihood Op and its gradient, 50 s
+with the diffuse-steps Ops, on every new graph).  Here each kernel is compiled once into a C
+callback (:func:`numba.cfunc`, cached on disk) and registered with LLVM under a versioned
+symbol name; the Ops' numba implementations call that symbol as an external function, an
+opaque call that costs the graph's compilation nothing and is safe for PyTensor's on-disk
+cache (the symbol, not an address, is compiled in).
+
+Calling convention: one ``int64`` "frame": the addresses of the k arrays, then three
+dimensions per array (1 for the missing ones).  Scalars travel as arrays of one element.
+
+The callbacks are compiled when a graph first needs them (the first time ever: tens of
+seconds, then numba's on-disk cache).  Like any numba cache, that cache is keyed by this
+file's time stamp and does not notice edits of the kernels it calls: after changing
+``numeric/``, run ``make clean`` (see CONTRIBUTING.md).
+"""
+
+from __future__ import annotations
+
+import llvmlite.binding as llvm
+import numpy as np
+from numba import carray, cfunc, njit, types
+from numba.extending import intrinsic
+
+from ..numeric.adjoint import filter_moments, gradients
+from ..numeric.adjoint_diffuse import diffuse_backward, diffuse_forward
+
+__all__ = ["address", "frame", "keep", "put", "register"]
+
+SIG = types.void(types.CPointer(types.int64))
+
+
+@intrinsic
+def _f8(typingctx, addr):
+    """An address (int64) as a float64 pointer."""
+    sig = types.CPointer(types.float64)(types.int64)
+
+    def codegen(context, builder, signature, args):
+        return builder.inttoptr(args[0], context.get_value_type(types.CPointer(types.float64)))
+
+    return sig, codegen
+
+
+@intrinsic
+def _i8(typingctx, addr):
+    """An address (int64) as an int64 pointer."""
+    sig = types.CPointer(types.int64)(types.int64)
+
+    def codegen(context, builder, signature, args):
+        return builder.inttoptr(args[0], context.get_value_type(types.CPointer(types.int64)))
+
+    return sig, codegen
+
+
+@njit(cache=True)
+def _v(f, k, i):  # pragma: no cover - compiled
+    return carray(_f8(f[i]), (f[k + 3 * i],))
+
+
+@njit(cache=True)
+def _m(f, k, i):  # pragma: no cover - compiled
+    return carray(_f8(f[i]), (f[k + 3 * i], f[k + 3 * i + 1]))
+
+
+@njit(cache=True)
+def _t(f, k, i):  # pragma: no cover - compiled
+    return carray(_f8(f[i]), (f[k + 3 * i], f[k + 3 * i + 1], f[k + 3 * i + 2]))
+
+
+@njit(cache=True)
+def _mi(f, k, i):  # pragma: no cover - compiled
+    return carray(_i8(f[i]), (f[k + 3 * i], f[k + 3 * i + 1]))
+
+
+# --- the C callbacks: unpack the frame, run the kernel, copy the results out -------------------
+K_FILTER = 14  # y Z d H T c R Q a1 P1 tol | llf_t a_pred P_pred
+
+
+def _c_filter(fp):  # pragma: no cover - compiled
+    k = K_FILTER
+    f = carray(fp, (4 * k,))
+    ll, a, P = filter_moments(_m(f, k, 0), _t(f, k, 1), _m(f, k, 2), _t(f, k, 3), _t(f, k, 4),
+                              _m(f, k, 5), _t(f, k, 6), _t(f, k, 7), _v(f, k, 8), _m(f, k, 9),
+                              _v(f, k, 10)[0])
+    _v(f, k, 11)[:] = ll
+    _m(f, k, 12)[:, :] = a
+    _t(f, k, 13)[:, :, :] = P
+
+
+K_GRAD = 25  # y Z d H T c R Q a1 P1 llf_t a_pred P_pred llbar tol | 10 gradients
+
+
+def _c_grad(fp):  # pragma: no cover - compiled
+    k = K_GRAD
+    f = carray(fp, (4 * k,))
+    g = gradients(_m(f, k, 0), _t(f, k, 1), _m(f, k, 2), _t(f, k, 3), _t(f, k, 4), _m(f, k, 5),
+                  _t(f, k, 6), _t(f, k, 7), _v(f, k, 8), _m(f, k, 9), _v(f, k, 10), _m(f, k, 11),
+                  _t(f, k, 12), _v(f, k, 13), _v(f, k, 14)[0])
+    _m(f, k, 15)[:, :] = g[0]
+    _t(f, k, 16)[:, :, :] = g[1]
+    _m(f, k, 17)[:, :] = g[2]
+    _t(f, k, 18)[:, :, :] = g[3]
+    _t(f, k, 19)[:, :, :] = g[4]
+    _m(f, k, 20)[:, :] = g[5]
+    _t(f, k, 21)[:, :, :] = g[6]
+    _t(f, k, 22)[:, :, :] = g[7]
+    _v(f, k, 23)[:] = g[8]
+    _m(f, k, 24)[:, :] = g[9]
+
+
+K_DFWD = 17  # y Z d H T c R Q a1 P1 P1inf rows flags tol | ll a P
+
+
+def _c_diffuse(fp):  # pragma: no cover - compiled
+    k = K_DFWD
+    f = carray(fp, (4 * k,))
+    ll, a, P = diffuse_forward(_m(f, k, 0), _t(f, k, 1), _m(f, k, 2), _t(f, k, 3), _t(f, k, 4),
+                               _m(f, k, 5), _t(f, k, 6), _t(f, k, 7), _v(f, k, 8), _m(f, k, 9),
+                               _m(f, k, 10), _mi(f, k, 11), _mi(f, k, 12), _v(f, k, 13)[0])
+    _v(f, k, 14)[:] = ll
+    _v(f, k, 15)[:] = a
+    _m(f, k, 16)[:, :] = P
+
+
+K_DBWD = 26  # y Z d H T c R Q a1 P1 P1inf rows flags tol llbar abar Pbar | 9 gradients
+
+
+def _c_diffuse_grad(fp):  # pragma: no cover - compiled
+    k = K_DBWD
+    f = carray(fp, (4 * k,))
+    g = diffuse_backward(_m(f, k, 0), _t(f, k, 1), _m(f, k, 2), _t(f, k, 3), _t(f, k, 4),
+                         _m(f, k, 5), _t(f, k, 6), _t(f, k, 7), _v(f, k, 8), _m(f, k, 9),
+                         _m(f, k, 10), _mi(f, k, 11), _mi(f, k, 12), _v(f, k, 13)[0],
+                         _v(f, k, 14), _v(f, k, 15), _m(f, k, 16))
+    _t(f, k, 17)[:, :, :] = g[0]
+    _m(f, k, 18)[:, :] = g[1]
+    _t(f, k, 19)[:, :, :] = g[2]
+    _t(f, k, 20)[:, :, :] = g[3]
+    _m(f, k, 21)[:, :] = g[4]
+    _t(f, k, 22)[:, :, :] = g[5]
+    _t(f, k, 23)[:, :, :] = g[6]
+    _v(f, k, 24)[:] = g[7]
+    _m(f, k, 25)[:, :] = g[8]
+
+
+_CALLBACKS = {"filter": _c_filter, "grad": _c_grad, "diffuse": _c_diffuse,
+              "diffuse_grad": _c_diffuse_grad}
+_compiled: dict[str, object] = {}
+
+
+def register(kind: str, version: int) -> types.ExternalFunction:
+    """Compile (or load from numba's cache) the callback ``kind`` and register it with LLVM,
+    once per process, when a graph first needs it; return the external function a jitted
+    wrapper calls.  The symbol carries the kernels' version."""
+    name = f"pymc_dlm_{kind}_{version:x}"
+    if name not in _compiled:
+        _compiled[name] = cb = cfunc(SIG, cache=True)(_CALLBACKS[kind])
+        llvm.add_symbol(name, cb.address)
+    return types.ExternalFunction(name, SIG)
+
+
+@njit(cache=True)
+def frame(k):  # pragma: no cover - compiled
+    """An empty frame for k arrays."""
+    return np.empty(4 * k, dtype=np.int64)
+
+
+@njit(cache=True)
+def put(frame, k, i, x):  # pragma: no cover - compiled
+    """Record the C-contiguous array ``x`` as argument ``i`` of the frame."""
+    frame[i] = x.ctypes.data
+    s = x.shape
+    for j in range(3):
+        frame[k + 3 * i + j] = 1
+    for j in range(len(s)):
+        frame[k + 3 * i + j] = s[j]
+
+
+@njit(cache=True)
+def address(frame):  # pragma: no cover - compiled
+    """The frame as the callbacks' argument."""
+    return _i8(frame.ctypes.data)
+
+
+@njit(cache=True)
+def keep(*arrays):  # pragma: no cover - compiled
+    """Use the arrays after the call, so that numba keeps them alive until it returns."""
+    return len(arrays)

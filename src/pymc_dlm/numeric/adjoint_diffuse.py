@@ -1,0 +1,295 @@
+r"""The exact diffuse steps and their adjoint (reverse) pass, for a planned diffuse period.
+
+Forward (D&K 2012, sections 5.2 and 6.4, univariate form; diagonal H): for each planned
+observed row i of step t, with :math:`z = Z_{t,i}`, :math:`v = y_{t,i} - d_{t,i} - z'a`,
+:math:`M_* = P_*z`, :math:`F_* = z'M_* + H_{t,ii}`, :math:`M_\infty = P_\infty z`,
+:math:`F_\infty = z'M_\infty`:
+
+* diffuse row (:math:`F_\infty > 0` in the plan):
+  :math:`a \leftarrow a + M_\infty v/F_\infty`,
+  :math:`P_* \leftarrow P_* - (M_*M_\infty' + M_\infty M_*')/F_\infty + M_\infty M_\infty' F_*/F_\infty^2`,
+  :math:`P_\infty \leftarrow P_\infty - M_\infty M_\infty'/F_\infty`,
+  :math:`\ell_t \mathrel{+}= -\tfrac12(\log 2\pi + \log F_\infty)` (eqs. 5.12-5.14 and 7.4);
+* ordinary row, when :math:`F_* > tol`: :math:`a \leftarrow a + M_*v/F_*`,
+  :math:`P_* \leftarrow P_* - M_*M_*'/F_*`,
+  :math:`\ell_t \mathrel{+}= -\tfrac12(\log 2\pi + \log F_* + v^2/F_*)`;
+
+then :math:`a \leftarrow Ta + c`, :math:`P_* \leftarrow TP_*T' + RQR'`,
+:math:`P_\infty \leftarrow TP_\infty T'`.  Which rows are diffuse depends on Z, T and the
+missing-value pattern only (the plan of :func:`pymc_dlm.symbolic.diffuse_plan`), so it is
+an input here, as arrays: ``rows[t, q]`` the q-th planned row of step t (-1 pads) and
+``flags[t, q]`` 1 for a diffuse update.
+
+Backward: reverse-mode differentiation of exactly these operations, step by step and row by
+row from the stored states before each row (formulas in :func:`_row_backward`).  H, Q and
+P1 enter as their symmetric parts, so their gradients are symmetric, as in
+:mod:`pymc_dlm.numeric.adjoint`, whose regular pass starts from this one's
+:math:`a_{d+1}, P_{*,d+1}`.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+from .kernels import LOG2PI
+
+__all__ = ["diffuse_backward", "diffuse_forward"]
+
+# Small loops instead of ``@``/``np.outer``: numba compiles them in a fraction of the time
+# (matmul dispatch is costly to type and to generate), and the matrices here are small.
+
+
+@njit(cache=True)
+def _at(A, t):  # pragma: no cover - compiled
+    return A[t] if A.shape[0] > 1 else A[0]
+
+
+@njit(cache=True)
+def _dot(x, y):  # pragma: no cover - compiled
+    s = 0.0
+    for i in range(x.shape[0]):
+        s += x[i] * y[i]
+    return s
+
+
+@njit(cache=True)
+def _mv(A, x):  # pragma: no cover - compiled
+    """A x."""
+    out = np.zeros(A.shape[0])
+    for i in range(A.shape[0]):
+        for j in range(A.shape[1]):
+            out[i] += A[i, j] * x[j]
+    return out
+
+
+@njit(cache=True)
+def _tmv(A, x):  # pragma: no cover - compiled
+    """A' x."""
+    out = np.zeros(A.shape[1])
+    for i in range(A.shape[0]):
+        for j in range(A.shape[1]):
+            out[j] += A[i, j] * x[i]
+    return out
+
+
+@njit(cache=True)
+def _mm(A, B):  # pragma: no cover - compiled
+    """A B."""
+    out = np.zeros((A.shape[0], B.shape[1]))
+    for i in range(A.shape[0]):
+        for k in range(A.shape[1]):
+            aik = A[i, k]
+            for j in range(B.shape[1]):
+                out[i, j] += aik * B[k, j]
+    return out
+
+
+@njit(cache=True)
+def _tr(A):  # pragma: no cover - compiled
+    """A' (a C-contiguous copy)."""
+    out = np.empty((A.shape[1], A.shape[0]))
+    for i in range(A.shape[0]):
+        for j in range(A.shape[1]):
+            out[j, i] = A[i, j]
+    return out
+
+
+@njit(cache=True)
+def _outer(x, y):  # pragma: no cover - compiled
+    out = np.empty((x.shape[0], y.shape[0]))
+    for i in range(x.shape[0]):
+        for j in range(y.shape[0]):
+            out[i, j] = x[i] * y[j]
+    return out
+
+
+@njit(cache=True)
+def _sandwich(A, P):  # pragma: no cover - compiled
+    """A P A'."""
+    return _mm(_mm(A, P), _tr(A))
+
+
+@njit(cache=True)
+def _row_forward(z, v, h, diffuse, tol, a, Ps, Pi):  # pragma: no cover - compiled
+    """One planned row: the updated (a, Ps, Pi) and the row's log-likelihood."""
+    Ms = _mv(Ps, z)
+    fs = _dot(z, Ms) + h
+    if diffuse:
+        Mi = _mv(Pi, z)
+        fi = _dot(z, Mi)
+        a = a + Mi * (v / fi)
+        Ps = Ps - (_outer(Ms, Mi) + _outer(Mi, Ms)) / fi + _outer(Mi, Mi) * (fs / fi**2)
+        Pi = Pi - _outer(Mi, Mi) / fi
+        return a, Ps, Pi, -0.5 * (LOG2PI + np.log(fi))
+    if fs > tol:
+        a = a + Ms * (v / fs)
+        Ps = Ps - _outer(Ms, Ms) / fs
+        return a, Ps, Pi, -0.5 * (LOG2PI + np.log(fs) + v * v / fs)
+    return a, Ps, Pi, 0.0
+
+
+@njit(cache=True)
+def _run(y, Z, d, H, T, c, R, Q, a1, P1, P1inf, rows, flags, tol, tape_a, tape_Ps, tape_Pi,
+         tape_v, store):  # pragma: no cover - compiled
+    """The forward pass; with ``store`` the states before each row and before each prediction
+    go to the tapes (slot ``rows.shape[1]`` of step t holds the state before its prediction)."""
+    nd, np_ = rows.shape
+    a = a1.copy()
+    Ps = 0.5 * (P1 + _tr(P1))
+    Pi = P1inf.copy()
+    ll = np.zeros(nd)
+    for t in range(nd):
+        Zt, dt, Ht = _at(Z, t), _at(d, t), _at(H, t)
+        for q in range(np_):
+            i = rows[t, q]
+            if i < 0:
+                break
+            z = Zt[i].copy()
+            v = y[t, i] - dt[i] - _dot(z, a)
+            if store:
+                tape_a[t, q] = a
+                tape_Ps[t, q] = Ps
+                tape_Pi[t, q] = Pi
+                tape_v[t, q] = v
+            a, Ps, Pi, lq = _row_forward(z, v, Ht[i, i], flags[t, q] != 0, tol, a, Ps, Pi)
+            ll[t] += lq
+        if store:
+            tape_a[t, np_] = a
+            tape_Ps[t, np_] = Ps
+            tape_Pi[t, np_] = Pi
+        Tt, Rt, Qt = _at(T, t).copy(), _at(R, t).copy(), _at(Q, t)
+        a = _mv(Tt, a) + _at(c, t)
+        Ps = _sandwich(Tt, Ps) + _sandwich(Rt, 0.5 * (Qt + _tr(Qt)))
+        Pi = _sandwich(Tt, Pi)
+    return ll, a, Ps
+
+
+@njit(cache=True)
+def diffuse_forward(y, Z, d, H, T, c, R, Q, a1, P1, P1inf, rows, flags, tol):  # pragma: no cover
+    r"""The planned diffuse steps.
+
+    Returns ``(ll (nd,), a (m,), P (m, m))``: each step's log-likelihood and
+    :math:`a_{d+1}, P_{*,d+1}`.  ``y`` holds the first nd rows (NaN only where not planned).
+    """
+    m = a1.shape[0]
+    e1, e2 = np.zeros((1, 1, m)), np.zeros((1, 1, m, m))
+    return _run(y, Z, d, H, T, c, R, Q, a1, P1, P1inf, rows, flags, tol, e1, e2, e2,
+                np.zeros((1, 1)), False)
+
+
+@njit(cache=True)
+def _row_backward(z, v, a, Ps, Pi, h, diffuse, abar, Gs, Gi, lbar):  # pragma: no cover
+    r"""Adjoint of one row update.  Inputs: the row's data and the state *before* it; the
+    adjoints (abar, Gs, Gi) of the state after it and the weight lbar of its log-likelihood.
+    Returns the adjoints of the state before it and of z, h and v (whence y, d).
+
+    Diffuse row, with :math:`S = G_* + G_*'`, :math:`S_\infty = G_\infty + G_\infty'`:
+    :math:`\bar M_* = -SM_\infty/F_\infty + z\bar F_*`,
+    :math:`\bar M_\infty = \bar a v/F_\infty - SM_*/F_\infty + SM_\infty F_*/F_\infty^2
+    - S_\infty M_\infty/F_\infty + z\bar F_\infty`,
+    :math:`\bar F_* = M_\infty'G_*M_\infty/F_\infty^2`,
+    :math:`\bar F_\infty = M_*'SM_\infty/F_\infty^2 - 2M_\infty'G_*M_\infty F_*/F_\infty^3
+    + M_\infty'G_\infty M_\infty/F_\infty^2 - (\bar a'M_\infty)v/F_\infty^2 - \bar\ell/(2F_\infty)`,
+    :math:`\bar v = \bar a'M_\infty/F_\infty`; then through :math:`M = Pz`, :math:`F = z'M (+h)`,
+    :math:`v = y - d - z'a`.  Ordinary row: the same with :math:`M_*, F_*` only and
+    :math:`\ell = -\tfrac12(\log F_* + v^2/F_*)`.
+    """
+    Ms = _mv(Ps, z)
+    fs = _dot(z, Ms) + h
+    S = Gs + _tr(Gs)
+    zbar = np.zeros(z.shape[0])
+    if diffuse:
+        Mi = _mv(Pi, z)
+        fi = _dot(z, Mi)
+        Si = Gi + _tr(Gi)
+        aM = _dot(abar, Mi)
+        vbar = aM / fi
+        SMi = _mv(S, Mi)
+        MiGMi = _dot(Mi, _mv(Gs, Mi))
+        fsbar = MiGMi / fi**2
+        fibar = _dot(Ms, SMi) / fi**2 - 2.0 * MiGMi * fs / fi**3 \
+            + _dot(Mi, _mv(Gi, Mi)) / fi**2 - aM * v / fi**2 - 0.5 * lbar / fi
+        Msbar = -SMi / fi + z * fsbar
+        Mibar = abar * (v / fi) - _mv(S, Ms) / fi + SMi * (fs / fi**2) - _mv(Si, Mi) / fi \
+            + z * fibar
+        Pibar = Gi + _outer(Mibar, z)
+        zbar += Mi * fibar + _tmv(Pi, Mibar)
+    else:
+        aM = _dot(abar, Ms)
+        vbar = aM / fs - lbar * v / fs
+        fsbar = -aM * v / fs**2 + _dot(Ms, _mv(Gs, Ms)) / fs**2 \
+            - 0.5 * lbar * (1.0 / fs - v * v / fs**2)
+        Msbar = abar * (v / fs) - _mv(S, Ms) / fs + z * fsbar
+        Pibar = Gi.copy()
+    Psbar = Gs + _outer(Msbar, z)
+    zbar += Ms * fsbar + _tmv(Ps, Msbar) - a * vbar
+    return abar - z * vbar, Psbar, Pibar, zbar, fsbar, vbar
+
+
+@njit(cache=True)
+def diffuse_backward(y, Z, d, H, T, c, R, Q, a1, P1, P1inf, rows, flags, tol,
+                     llbar, abar_end, Pbar_end):  # pragma: no cover - compiled
+    r"""Gradients of :math:`\sum_t\bar\ell_t\ell_t + \bar a'a_{d+1} + \langle\bar P, P_{*,d+1}\rangle`
+    with respect to Z, d, H, T, c, R, Q, a1, P1 (each of its input's shape).
+
+    Re-runs the forward pass storing the state before each row and before each prediction,
+    then goes back through :func:`_row_backward` and the prediction's adjoint
+    (:math:`\bar T \mathrel{+}= \bar a a' + \bar PTP' + \bar P'TP`, likewise for :math:`P_\infty`;
+    :math:`\bar R \mathrel{+}= (\bar P + \bar P')RQ`, :math:`\bar Q \mathrel{+}= R'\bar PR`,
+    :math:`\bar c \mathrel{+}= \bar a`, :math:`\bar a \leftarrow T'\bar a`,
+    :math:`\bar P \leftarrow T'\bar PT`).
+    """
+    nd, np_ = rows.shape
+    m = a1.shape[0]
+    tape_a = np.zeros((nd, np_ + 1, m))
+    tape_Ps = np.zeros((nd, np_ + 1, m, m))
+    tape_Pi = np.zeros((nd, np_ + 1, m, m))
+    tape_v = np.zeros((nd, np_))
+    _run(y, Z, d, H, T, c, R, Q, a1, P1, P1inf, rows, flags, tol, tape_a, tape_Ps, tape_Pi,
+         tape_v, True)
+    gZ, gd, gH = np.zeros_like(Z), np.zeros_like(d), np.zeros_like(H)
+    gT, gc, gR, gQ = np.zeros_like(T), np.zeros_like(c), np.zeros_like(R), np.zeros_like(Q)
+    abar = abar_end.copy()
+    Gs = Pbar_end.copy()
+    Gi = np.zeros((m, m))
+    for t in range(nd - 1, -1, -1):
+        tt = t if T.shape[0] > 1 else 0
+        tr = t if R.shape[0] > 1 else 0
+        tq = t if Q.shape[0] > 1 else 0
+        tc = t if c.shape[0] > 1 else 0
+        Tt, Rt = T[tt].copy(), R[tr].copy()
+        Qs = 0.5 * (Q[tq] + _tr(Q[tq]))
+        af, Psf, Pif = tape_a[t, np_].copy(), tape_Ps[t, np_].copy(), tape_Pi[t, np_].copy()
+        GT = _mm(Gs, Tt)
+        GiT = _mm(Gi, Tt)
+        gT[tt] += _outer(abar, af) + _mm(GT, _tr(Psf)) + _mm(_tr(Gs), _mm(Tt, Psf)) \
+            + _mm(GiT, _tr(Pif)) + _mm(_tr(Gi), _mm(Tt, Pif))
+        gc[tc] += abar
+        gR[tr] += _mm(_mm(Gs + _tr(Gs), Rt), Qs)
+        gQ[tq] += _mm(_tr(Rt), _mm(Gs, Rt))
+        abar = _tmv(Tt, abar)
+        Gs = _mm(_tr(Tt), GT)
+        Gi = _mm(_tr(Tt), GiT)
+        tz = t if Z.shape[0] > 1 else 0
+        td = t if d.shape[0] > 1 else 0
+        th = t if H.shape[0] > 1 else 0
+        nq = 0
+        while nq < np_ and rows[t, nq] >= 0:
+            nq += 1
+        for q in range(nq - 1, -1, -1):
+            i = rows[t, q]
+            a_b, Ps_b, Pi_b = tape_a[t, q].copy(), tape_Ps[t, q].copy(), tape_Pi[t, q].copy()
+            z = Z[tz, i].copy()
+            h = H[th, i, i]
+            diffuse = flags[t, q] != 0
+            if not diffuse and not _dot(z, _mv(Ps_b, z)) + h > tol:
+                continue  # skipped in the forward pass
+            abar, Gs, Gi, zbar, hbar, vbar = _row_backward(
+                z, tape_v[t, q], a_b, Ps_b, Pi_b, h, diffuse, abar, Gs, Gi, llbar[t])
+            gZ[tz, i] += zbar
+            gH[th, i, i] += hbar
+            gd[td, i] -= vbar
+    for k in range(gQ.shape[0]):
+        gQ[k] = 0.5 * (gQ[k] + _tr(gQ[k]))
+    return gZ, gd, gH, gT, gc, gR, gQ, abar, 0.5 * (Gs + _tr(Gs))
