@@ -105,6 +105,7 @@ def _compile(model_fn: Callable[[Any], StateSpaceModel], y: Any, init: np.ndarra
         raise TypeError(f"model_fn must return a StateSpaceModel; got {type(spec).__name__}")
     y_arr, _ = prepare_y(spec, y)
     sys = symbolic.system_tensors(spec)
+    _check_parameters_used(psi, sys, init.size)
     zt = pytensor.function([psi], [sys.Z, sys.T], mode="FAST_COMPILE", on_unused_input="ignore")
     Z, T = zt(init)
     plan = symbolic.diffuse_plan(Z, T, np.diag(np.asarray(spec.diffuse, float)), ~np.isnan(y_arr))
@@ -113,6 +114,37 @@ def _compile(model_fn: Callable[[Any], StateSpaceModel], y: Any, init: np.ndarra
     found = symbolic.leaves(spec)
     leaf_fn = pytensor.function([psi], found, mode="FAST_COMPILE", on_unused_input="ignore") if found else None
     return spec, y_arr, plan, fn, found, leaf_fn
+
+
+def _check_parameters_used(psi: Any, sys: Any, k: int) -> None:
+    """Raise when some entry of psi does not enter the model (it would stay at its start,
+    with a singular information matrix): the entries read by constant indexing must cover
+    0..k-1 unless psi is also used as a whole."""
+    from pytensor.graph.traversal import ancestors, applys_between
+    from pytensor.tensor.subtensor import Subtensor
+
+    outs = [x for x in sys[:9] if isinstance(x, pytensor.graph.basic.Variable)]
+    if psi not in set(ancestors(outs)):
+        raise ValueError("model_fn does not use its parameter vector")
+    used, whole = set(), False
+    for node in applys_between([psi], outs):
+        if psi not in node.inputs:
+            continue
+        if isinstance(node.op, Subtensor) and node.inputs[0] is psi and len(node.inputs) == 2:
+            try:
+                i = int(pytensor.tensor.get_underlying_scalar_constant_value(node.inputs[1]))
+            except Exception:  # a symbolic index: assume every entry is used
+                whole = True
+                continue
+            if not -k <= i < k:
+                raise ValueError(f"init_params has {k} entries, but model_fn reads psi[{i}]")
+            used.add(i % k)
+            continue
+        whole = True
+    missing = sorted(set(range(k)) - used)
+    if not whole and missing:
+        raise ValueError(f"init_params has {k} entries, but model_fn never uses psi{missing}; "
+                         "pass one starting value per parameter")
 
 
 def _hessian(grad: Callable[[np.ndarray], np.ndarray], x: np.ndarray) -> np.ndarray:
