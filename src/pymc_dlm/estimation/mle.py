@@ -106,14 +106,27 @@ def _compile(model_fn: Callable[[Any], StateSpaceModel], y: Any, init: np.ndarra
     y_arr, _ = prepare_y(spec, y)
     sys = symbolic.system_tensors(spec)
     _check_parameters_used(psi, sys, init.size)
-    zt = pytensor.function([psi], [sys.Z, sys.T], mode="FAST_COMPILE", on_unused_input="ignore")
-    Z, T = zt(init)
+    Z, T = (_numbers([psi], [x], init)[0] for x in (sys.Z, sys.T))
     plan = symbolic.diffuse_plan(Z, T, np.diag(np.asarray(spec.diffuse, float)), ~np.isnan(y_arr))
     ll = fused.loglike(sys, y_arr, plan)
     fn = pytensor.function([psi], [ll, pt.grad(ll, psi)], on_unused_input="ignore")
     found = symbolic.leaves(spec)
-    leaf_fn = pytensor.function([psi], found, mode="FAST_COMPILE", on_unused_input="ignore") if found else None
-    return spec, y_arr, plan, fn, found, leaf_fn
+    return spec, y_arr, plan, fn, found, lambda x: _numbers([psi], found, x)
+
+
+_PY = None
+
+
+def _numbers(inputs: list, outputs: list, value: np.ndarray) -> list:
+    """Values of a few small expressions at ``value``: constants are read off, the rest is
+    evaluated by PyTensor's Python linker without graph rewrites (no compilation)."""
+    global _PY
+    if all(isinstance(x, pytensor.graph.basic.Constant) for x in outputs):
+        return [x.data for x in outputs]
+    if _PY is None:
+        _PY = pytensor.compile.mode.Mode(linker="py", optimizer=None)
+    f = pytensor.function(inputs, outputs, mode=_PY, on_unused_input="ignore")
+    return f(value)
 
 
 def _check_parameters_used(psi: Any, sys: Any, k: int) -> None:
@@ -242,7 +255,7 @@ def fit_mle(model_fn: Callable[[Any], StateSpaceModel], y: Any, init_params: Any
     except np.linalg.LinAlgError:
         cov = np.full((k, k), np.nan)
         bse = np.full(k, np.nan)
-    values = leaf_fn(x) if leaf_fn is not None else []
+    values = leaf_fn(x) if found else []
     fitted = spec.substitute({id(leaf): np.asarray(v) for leaf, v in zip(found, values, strict=True)})
     return MLEResult(
         model=fitted, params=x, log_likelihood=float(ll), converged=bool(opt.success),
