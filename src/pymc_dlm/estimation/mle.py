@@ -19,7 +19,7 @@ import pytensor
 import pytensor.tensor as pt
 import scipy.linalg
 import scipy.optimize
-from threadpoolctl import threadpool_limits
+from threadpoolctl import ThreadpoolController
 
 from .. import fused, symbolic
 from ..numeric.filter import prepare_y
@@ -109,12 +109,37 @@ def _compile(model_fn: Callable[[Any], StateSpaceModel], y: Any, init: np.ndarra
     Z, T = (_numbers([psi], [x], init)[0] for x in (sys.Z, sys.T))
     plan = symbolic.diffuse_plan(Z, T, np.diag(np.asarray(spec.diffuse, float)), ~np.isnan(y_arr))
     ll = fused.loglike(sys, y_arr, plan)
-    fn = pytensor.function([psi], [ll, pt.grad(ll, psi)], on_unused_input="ignore")
+    fn = _compiled(psi, ll)
     found = symbolic.leaves(spec)
     return spec, y_arr, plan, fn, found, lambda x: _numbers([psi], found, x)
 
 
 _PY = None
+_CONTROLLER: list = []
+
+
+def _blas_one_thread() -> Any:
+    """BLAS held to one thread (the controller scans the loaded libraries once per process,
+    ~5 ms, instead of on every fit)."""
+    if not _CONTROLLER:
+        _CONTROLLER.append(ThreadpoolController())
+    return _CONTROLLER[0].limit(limits=1, user_api="blas")
+_FUNCTIONS: list = []  # (psi, ll, compiled function), newest last
+
+
+def _compiled(psi: Any, ll: Any) -> Any:
+    """The compiled log-likelihood and gradient; reused when an earlier fit built the same
+    graph (same model structure, data and constants: ``equal_computations``), so repeated fits
+    skip PyTensor's graph rewriting, the bulk of a small fit's time."""
+    from pytensor.graph.basic import equal_computations
+
+    for old_psi, old_ll, fn in reversed(_FUNCTIONS):
+        if equal_computations([ll], [old_ll], in_xs=[psi], in_ys=[old_psi]):
+            return fn
+    fn = pytensor.function([psi], [ll, pt.grad(ll, psi)], on_unused_input="ignore")
+    _FUNCTIONS.append((psi, ll, fn))
+    del _FUNCTIONS[:-8]
+    return fn
 
 
 def _numbers(inputs: list, outputs: list, value: np.ndarray) -> list:
@@ -200,6 +225,12 @@ def fit_mle(model_fn: Callable[[Any], StateSpaceModel], y: Any, init_params: Any
     -------
     MLEResult
 
+    Notes
+    -----
+    The compiled log-likelihood and gradient of the last few distinct graphs are kept: a
+    repeated fit of the same model structure on the same data (any parameter values) skips
+    PyTensor's compilation (Nile: about 20 ms per fit instead of 0.3 s).
+
     Examples
     --------
     Durbin and Koopman's Nile local level, standard deviations as exp of the parameters:
@@ -226,7 +257,7 @@ def fit_mle(model_fn: Callable[[Any], StateSpaceModel], y: Any, init_params: Any
         raise ValueError(f"param_names has {len(names)} names for {k} parameters")
     spec, y_arr, plan, fn, found, leaf_fn = _compile(model_fn, y, init)
 
-    with threadpool_limits(1):
+    with _blas_one_thread():
         ll0, _ = fn(init)
         if not np.isfinite(ll0):
             raise ValueError(f"the log-likelihood is not finite at init_params ({ll0}); choose "
