@@ -69,20 +69,12 @@ def statsmodels_smooth(model: dlm.StateSpaceModel, y: np.ndarray):
         return mod.ssm.smooth()
 
 
-def dense_reference(model: dlm.StateSpaceModel, y: np.ndarray):
-    """Exact moments by stacking the whole model into one Gaussian vector (known init only).
-
-    Returns (llf, smoothed means (n, m), smoothed covs (n, m, m)): the multivariate normal
-    log-density of the observed entries of vec(y) and the conditional moments of the states.
-    """
-    from scipy.stats import multivariate_normal
-
+def stacked_states(model: dlm.StateSpaceModel, n: int, extra: int = 0):
+    """(A, mu, cov_xi) with alpha_{1..n} = mu + A xi, xi = (alpha_1 - a1, eta_1..eta_{n-1},
+    then ``extra`` more variables, zero here) ~ N(0, cov_xi) (known initialisation)."""
     s = system_arrays(model)
-    y = np.asarray(y, float).reshape(len(y), -1)
-    n, p = y.shape
     m, r = model.m, model.r
-    # alpha = mu_a + A @ xi, xi = (alpha_1 - a1, eta_1..eta_{n-1}) ~ N(0, blockdiag(P1, Q...))
-    k = m + (n - 1) * r
+    k = m + (n - 1) * r + extra
     A = np.zeros((n * m, k))
     mu = np.zeros(n * m)
     cov_xi = np.zeros((k, k))
@@ -95,6 +87,22 @@ def dense_reference(model: dlm.StateSpaceModel, y: np.ndarray):
         A[t * m:(t + 1) * m, m + (t - 1) * r:m + t * r] = at_time(s.R, t - 1)
         mu[t * m:(t + 1) * m] = Tt @ mu[(t - 1) * m:t * m] + at_time(s.c, t - 1)
         cov_xi[m + (t - 1) * r:m + t * r, m + (t - 1) * r:m + t * r] = at_time(s.Q, t - 1)
+    return A, mu, cov_xi
+
+
+def dense_reference(model: dlm.StateSpaceModel, y: np.ndarray):
+    """Exact moments by stacking the whole model into one Gaussian vector (known init only).
+
+    Returns (llf, smoothed means (n, m), smoothed covs (n, m, m)): the multivariate normal
+    log-density of the observed entries of vec(y) and the conditional moments of the states.
+    """
+    from scipy.stats import multivariate_normal
+
+    s = system_arrays(model)
+    y = np.asarray(y, float).reshape(len(y), -1)
+    n, p = y.shape
+    m = model.m
+    A, mu, cov_xi = stacked_states(model, n)
     cov_a = A @ cov_xi @ A.T
     Zb = np.zeros((n * p, n * m))
     Hb = np.zeros((n * p, n * p))

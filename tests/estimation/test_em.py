@@ -12,6 +12,7 @@ from pymc_dlm.estimation import fit_em, fit_mle
 from pymc_dlm.numeric import system_arrays
 from pymc_dlm.numeric.assemble import at_time
 
+from conftest import stacked_states
 from reference_models import bivariate
 
 
@@ -22,19 +23,10 @@ def dense_states_and_noise(model, y):
     y = np.asarray(y, float).reshape(len(y), -1)
     n, p = y.shape
     m, r = model.m, model.r
-    k = m + (n - 1) * r + n * p  # xi = (alpha_1 - a1, eta_1..eta_{n-1}, eps_1..eps_n)
-    A = np.zeros((n * m + n * p, k))
-    mu = np.zeros(n * m + n * p)
-    cov_xi = np.zeros((k, k))
-    cov_xi[:m, :m] = s.P1
-    A[:m, :m] = np.eye(m)
-    mu[:m] = s.a1
-    for t in range(1, n):
-        Tt = at_time(s.T, t - 1)
-        A[t * m:(t + 1) * m] = Tt @ A[(t - 1) * m:t * m]
-        A[t * m:(t + 1) * m, m + (t - 1) * r:m + t * r] = at_time(s.R, t - 1)
-        mu[t * m:(t + 1) * m] = Tt @ mu[(t - 1) * m:t * m] + at_time(s.c, t - 1)
-        cov_xi[m + (t - 1) * r:m + t * r, m + (t - 1) * r:m + t * r] = at_time(s.Q, t - 1)
+    # xi = (alpha_1 - a1, eta_1..eta_{n-1}, eps_1..eps_n); rows: alpha_1..alpha_n, eps_1..eps_n
+    A_states, mu_states, cov_xi = stacked_states(model, n, extra=n * p)
+    A = np.vstack([A_states, np.zeros((n * p, cov_xi.shape[0]))])
+    mu = np.concatenate([mu_states, np.zeros(n * p)])
     e0 = m + (n - 1) * r
     for t in range(n):
         A[n * m + t * p:n * m + (t + 1) * p, e0 + t * p:e0 + (t + 1) * p] = np.eye(p)
