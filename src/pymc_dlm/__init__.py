@@ -3,7 +3,7 @@
 Layers (imports flow one way; ``tests/test_layering.py`` enforces it):
 ``spec`` -> ``numeric`` (NumPy/numba) and ``symbolic`` (PyTensor) -> ``fused`` (the numba
 filter and its adjoint as one PyTensor Op) -> ``bayes`` (PyMC) -> ``estimation``,
-``diagnostics`` -> ``plots``, ``cli``.
+``diagnostics`` -> ``workflow`` (``fit``, ``bayesian``, formulas), ``plots``, ``cli``.
 
 The names below are loaded on first use (PEP 562), so ``import pymc_dlm`` is cheap and
 ``import pymc_dlm.spec`` does not load the engines.
@@ -28,9 +28,11 @@ _EXPORTS = {
         "kalman_sequence", "neg2_loglik", "predict_ahead",
     ],
     "bayes": ["DLM", "sample_forecast", "sample_states"],
+    "workflow": ["bayesian", "fit", "parse_formula"],
 }
 _WHERE = {name: mod for mod, names in _EXPORTS.items() for name in names}
-_SUBMODULES = {"bayes", "datasets", "diagnostics", "estimation", "fused", "numeric", "spec", "symbolic", "cli"}
+_SUBMODULES = {"bayes", "datasets", "diagnostics", "estimation", "fused", "numeric", "spec", "symbolic", "cli",
+               "plots", "workflow"}
 
 __all__ = sorted(_WHERE) + ["datasets"]
 

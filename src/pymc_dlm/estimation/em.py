@@ -42,93 +42,11 @@ from ..numeric.smoother import smooth_arrays
 from ..spec.model import StateSpaceModel
 from ..spec.validate import check_option
 from .report import FitStatistics
+from .structure import _Group, variance_groups
 
 __all__ = ["EMResult", "fit_em"]
 
 _ESTIMABLE = ("H", "Q", "a1", "P1")
-
-
-@dataclass(frozen=True)
-class _Group:
-    """One variance parameter: a set of diagonal entries sharing a value, or a full block."""
-
-    matrix: str  # "H" or "Q"
-    index: tuple[int, ...]
-    full: bool  # a full covariance block (off-diagonal entries estimated too)
-    name: str
-
-    @property
-    def n_free(self) -> int:
-        k = len(self.index)
-        return k * (k + 1) // 2 if self.full else 1
-
-
-def _blocks(A: np.ndarray) -> list[tuple[int, ...]]:
-    """Connected blocks of the non-zero pattern of a symmetric matrix."""
-    k = A.shape[0]
-    seen = np.zeros(k, bool)
-    out = []
-    for i in range(k):
-        if seen[i]:
-            continue
-        stack, block = [i], []
-        seen[i] = True
-        while stack:
-            j = stack.pop()
-            block.append(j)
-            for q in np.flatnonzero(A[j] != 0.0):
-                if not seen[q]:
-                    seen[q] = True
-                    stack.append(int(q))
-        out.append(tuple(sorted(block)))
-    return out
-
-
-def _disturbance_names(model: StateSpaceModel) -> list[str]:
-    """A name per state disturbance: the state it drives when there is one, else eta[i]."""
-    R = np.asarray(model.R if not model.time_varying("R") else model.R[0])
-    names = []
-    for i in range(model.r):
-        rows = np.flatnonzero(R[:, i] != 0.0)
-        names.append(model.state_names[rows[0]] if rows.size == 1 else f"eta[{i}]")
-    return names
-
-
-def _groups(model: StateSpaceModel, estimate: tuple[str, ...]) -> list[_Group]:
-    """The free variance parameters of H and Q, read from the initial model's structure.
-
-    Zero variances are structural and stay zero; entries linked by non-zero covariances form
-    one full block; diagonal entries that a component ties (``Component.tied``) share one
-    value; every other non-zero diagonal entry is its own parameter.
-    """
-    out: list[_Group] = []
-    for name in ("H", "Q"):
-        if name not in estimate:
-            continue
-        if model.time_varying(name):
-            raise ValueError(f"fit_em estimates constant {name} only; got a time-varying {name}")
-        A = np.asarray(getattr(model, name), dtype=np.float64)
-        labels = (
-            [f"obs[{i}]" if model.p > 1 else "obs" for i in range(model.p)]
-            if name == "H" else _disturbance_names(model)
-        )
-        blocks = _blocks(A)
-        single = {b[0] for b in blocks if len(b) == 1 and A[b[0], b[0]] != 0.0}
-        for block in blocks:
-            if len(block) > 1:
-                label = "cov(" + ", ".join(labels[i] for i in block) + ")"
-                out.append(_Group(name, block, True, label))
-        if name == "Q":
-            for comp in model.components:
-                for tie in comp.tied:
-                    g = tuple(i for i in tie if i in single)
-                    if g:
-                        single -= set(g)
-                        label = comp.name if len(g) > 1 else labels[g[0]]
-                        out.append(_Group(name, g, False, f"sigma2.{label}"))
-        for i in sorted(single):
-            out.append(_Group(name, (i,), False, f"sigma2.{labels[i]}"))
-    return out
 
 
 @dataclass(frozen=True, eq=False, repr=False)
@@ -317,7 +235,7 @@ def fit_em(
     if not tol >= 0:
         raise ValueError(f"tol must be >= 0; got {tol!r}")
     model = initial_model
-    groups = _groups(model, estimate)
+    groups = variance_groups(model, estimate)
     if not groups and not {"a1", "P1"} & set(estimate):
         raise ValueError(
             f"the model has no free variance in {estimate}: every variance there is zero, "

@@ -25,6 +25,7 @@ from .. import fused, symbolic
 from ..numeric.filter import prepare_y
 from ..spec.model import StateSpaceModel
 from .report import FitStatistics
+from .structure import variance_parameterization
 
 __all__ = ["MLEResult", "fit_mle"]
 
@@ -197,21 +198,26 @@ def _hessian(grad: Callable[[np.ndarray], np.ndarray], x: np.ndarray) -> np.ndar
     return 0.5 * (H + H.T)
 
 
-def fit_mle(model_fn: Callable[[Any], StateSpaceModel], y: Any, init_params: Any, *,
+def fit_mle(model_fn: Callable[[Any], StateSpaceModel] | StateSpaceModel, y: Any,
+            init_params: Any = None, *,
             method: str = "L-BFGS-B", param_names: Any = None, maxiter: int = 1000,
             tol: float | None = None) -> MLEResult:
     r"""Maximum likelihood estimate of the parameters of ``model_fn`` (exact gradients).
 
     Parameters
     ----------
-    model_fn : callable
+    model_fn : callable or StateSpaceModel
         ``model_fn(psi) -> StateSpaceModel`` with ``psi`` a PyTensor vector of unconstrained
         parameters, e.g. ``lambda p: LocalLevel(pt.exp(p[0]), pt.exp(p[1]))`` (any
-        differentiable expression; see :mod:`pymc_dlm.estimation.transforms`).
+        differentiable expression; see :mod:`pymc_dlm.estimation.transforms`).  A numeric
+        StateSpaceModel instead estimates its free variances (the structure kept as in
+        :func:`fit_em`), as log-variances or log-Cholesky factors
+        (:func:`~pymc_dlm.estimation.structure.variance_parameterization`), starting from its
+        values.
     y : (n,) or (n, p) array_like, Series or DataFrame
         Observations, NaN for missing.
     init_params : (k,) array_like
-        Starting point.
+        Starting point; required with a function, taken from the model otherwise.
     method : str, default "L-BFGS-B"
         A gradient-based :func:`scipy.optimize.minimize` method ("L-BFGS-B", "BFGS", "CG",
         "Newton-CG" is not offered: no exact Hessian).
@@ -244,7 +250,21 @@ def fit_mle(model_fn: Callable[[Any], StateSpaceModel], y: Any, init_params: Any
     (1469, 15099)
     >>> round(res.log_likelihood, 4)
     -633.4646
+
+    Or hand it the model itself: its variances are estimated, starting from its values.
+
+    >>> res = fit_mle(dlm.LocalLevel(30.0, 100.0), dlm.datasets.load_nile())
+    >>> res.param_names, np.round(np.exp(res.params))
+    (('log sigma2.obs', 'log sigma2.level'), array([15099.,  1469.]))
     """
+    if isinstance(model_fn, StateSpaceModel):
+        if init_params is not None:
+            raise ValueError("init_params is read off the model when model_fn is a "
+                             "StateSpaceModel; pass the starting values in the model")
+        model_fn, init_params, auto_names = variance_parameterization(model_fn)
+        param_names = auto_names if param_names is None else param_names
+    elif init_params is None:
+        raise ValueError("init_params is required when model_fn is a function")
     allowed = ("L-BFGS-B", "BFGS", "CG", "TNC", "SLSQP", "trust-constr")
     if method not in allowed:
         raise ValueError(f"method must be one of {allowed}; got {method!r}")

@@ -7,8 +7,10 @@ from typing import Any
 
 import numpy as np
 
-from ..numeric import forecast, kalman_filter, kalman_smoother
-from ..numeric.results import FilterResult, ForecastResult, SmootherResult
+from ..numeric import forecast, kalman_filter, kalman_smoother, simulate
+from ..numeric.components import component_contributions
+from ..numeric.forecast import series_names
+from ..numeric.results import FilterResult, SmootherResult
 from ..spec.validate import check_option
 
 __all__ = ["FitStatistics", "PLOT_KINDS"]
@@ -48,9 +50,63 @@ class FitStatistics:
         """The state and disturbance smoother of the fitted model (:func:`pymc_dlm.kalman_smoother`)."""
         return kalman_smoother(self.model, self.data)
 
-    def forecast(self, steps: int) -> ForecastResult:
-        """Forecasts ``steps`` periods ahead from the fitted model (:func:`pymc_dlm.forecast`)."""
-        return forecast(self.model, self.data, steps)
+    def forecast(self, steps: int, alpha: float = 0.05) -> Any:
+        r"""Forecasts ``steps`` periods ahead as a pandas DataFrame continuing y's index.
+
+        Columns ``mean``, ``mean_se``, ``mean_ci_lower``, ``mean_ci_upper`` (the
+        :math:`(1-\alpha)` prediction interval), as statsmodels' ``summary_frame``; a
+        MultiIndex (series, statistic) with several series.  The arrays (state forecasts and
+        full covariances) are :func:`pymc_dlm.forecast`'s.
+
+        Examples
+        --------
+        >>> import pymc_dlm as dlm
+        >>> res = dlm.estimation.fit_mle(dlm.LocalLevel(30.0, 100.0), dlm.datasets.load_nile())
+        >>> fc = res.forecast(3)
+        >>> fc.index.tolist(), round(float(fc["mean"].iloc[0]), 1)
+        ([1971, 1972, 1973], 798.4)
+        """
+        return forecast(self.model, self.data, steps).summary_frame(alpha)
+
+    def components(self) -> Any:
+        """Each structural component's smoothed contribution to y as a pandas DataFrame.
+
+        One column per component with states (``(component, series)`` columns when y is
+        multivariate), indexed like y; see
+        :func:`~pymc_dlm.numeric.components.component_contributions` for the variances.
+        """
+        import pandas as pd
+
+        sm = self.smooth()
+        parts = component_contributions(sm, self.model)
+        index = sm.filter.index if sm.filter.index is not None else pd.RangeIndex(sm.filter.n)
+        names = series_names(self.data, self.model.p)
+        if self.model.p == 1:
+            return pd.DataFrame({k: v[0][:, 0] for k, v in parts.items()}, index=index)
+        cols = pd.MultiIndex.from_tuples([(k, s) for k in parts for s in names],
+                                         names=["component", "series"])
+        return pd.DataFrame(np.hstack([v[0] for v in parts.values()]), index=index, columns=cols)
+
+    def simulate(self, steps: int | None = None, *, repetitions: int = 1, anchor: str = "start",
+                 rng: Any = None) -> np.ndarray:
+        r"""Simulated paths of y from the fitted model, shape (repetitions, steps, p).
+
+        ``anchor="start"``: unconditional draws of ``steps`` (default: as many as the data)
+        periods from the initial state distribution (diffuse states start at ``a1``, as in
+        statsmodels); ``anchor="end"``: future paths after the data, from the predictive
+        distribution of :math:`\alpha_{n+1}` given all of y, so their spread matches
+        :meth:`forecast`'s intervals.
+        """
+        check_option("anchor", anchor, ("start", "end"))
+        n = len(self.data) if steps is None else steps
+        model = self.model
+        if anchor == "end":
+            fc = forecast(model, self.data, 1)
+            m = model.m
+            model = model.replace(a1=fc.a[0], P1=fc.P[0], diffuse=(False,) * m,
+                                  stationary=(False,) * m)
+        gen = np.random.default_rng(rng)
+        return np.stack([simulate(model, n, rng=gen)[0] for _ in range(repetitions)])
 
     def plot(self, kind: str = "diagnostics", *, steps: int = 10, **kwargs: Any):
         """Plot the fit: ``kind`` is one of "diagnostics", "filtered", "smoothed", "forecast"
@@ -66,5 +122,5 @@ class FitStatistics:
         if kind == "smoothed":
             return plots.plot_smoothed(self.smooth(), **kwargs)
         if kind == "forecast":
-            return plots.plot_forecast(self.forecast(steps), self.data, **kwargs)
+            return plots.plot_forecast(forecast(self.model, self.data, steps), self.data, **kwargs)
         return plots.plot_components(self.smooth(), self.model, **kwargs)

@@ -12,7 +12,7 @@ from .assemble import system_arrays
 from .filter import TOL, _run
 from .results import ForecastResult
 
-__all__ = ["extend_index", "forecast"]
+__all__ = ["extend_index", "forecast", "series_names"]
 
 
 def extend_index(index: Any, steps: int) -> Any:
@@ -95,7 +95,19 @@ def forecast(model: StateSpaceModel, y: Any, steps: int) -> ForecastResult:
         a=out["a_pred"][n:-1],
         P=out["P_pred"][n:-1],
         index=extend_index(index, steps),
+        series_names=series_names(y, model.p),
     )
+
+
+def series_names(y: Any, p: int) -> tuple[str, ...]:
+    """Names of the observed series: a DataFrame's columns, a Series' name, else y / y[i]."""
+    cols = getattr(y, "columns", None)
+    if cols is not None and len(cols) == p:
+        return tuple(str(c) for c in cols)
+    name = getattr(y, "name", None)
+    if p == 1:
+        return (str(name) if name is not None else "y",)
+    return tuple(f"y[{i}]" for i in range(p))
 
 
 def _rows(x: np.ndarray, n: int, steps: int) -> np.ndarray:

@@ -129,6 +129,8 @@ class ForecastResult:
         Their covariances.
     index : pandas.Index or None
         Continuation of y's index when it could be extended.
+    series_names : tuple of str
+        Names of the observed series (y's name or columns; ``y``, ``y[1]``... otherwise).
     """
 
     y_mean: np.ndarray
@@ -136,6 +138,41 @@ class ForecastResult:
     a: np.ndarray
     P: np.ndarray
     index: Any
+    series_names: tuple = ()
+
+    def summary_frame(self, alpha: float = 0.05) -> Any:
+        r"""The forecasts as a pandas DataFrame, statsmodels' ``summary_frame`` columns.
+
+        ``mean``, ``mean_se`` and the :math:`(1-\alpha)` interval ``mean_ci_lower``,
+        ``mean_ci_upper`` = mean :math:`\mp z_{1-\alpha/2}` se, indexed by the continuation
+        of y's index (1, 2, ... steps ahead when it has none).  With several series the
+        columns are a MultiIndex (series, statistic).
+
+        Examples
+        --------
+        >>> import pymc_dlm as dlm
+        >>> fc = dlm.forecast(dlm.LocalLevel(38.3, 122.9), dlm.datasets.load_nile(), 2)
+        >>> list(fc.summary_frame().columns)
+        ['mean', 'mean_se', 'mean_ci_lower', 'mean_ci_upper']
+        """
+        import pandas as pd
+        from scipy import stats
+
+        if not 0.0 < alpha < 1.0:
+            raise ValueError(f"alpha must lie in (0, 1); got {alpha!r}")
+        h, p = self.y_mean.shape
+        z = stats.norm.ppf(1.0 - alpha / 2.0)
+        se = self.y_std
+        index = self.index if self.index is not None else pd.RangeIndex(1, h + 1, name="step")
+        names = self.series_names or (("y",) if p == 1 else tuple(f"y[{i}]" for i in range(p)))
+        blocks = {}
+        for j, name in enumerate(names):
+            m, s = self.y_mean[:, j], se[:, j]
+            blocks[name] = pd.DataFrame({"mean": m, "mean_se": s, "mean_ci_lower": m - z * s,
+                                         "mean_ci_upper": m + z * s}, index=index)
+        if p == 1:
+            return blocks[names[0]]
+        return pd.concat(blocks, axis=1, names=["series", "statistic"])
 
     @property
     def y_std(self) -> np.ndarray:

@@ -6,6 +6,7 @@ from typing import Any
 
 import numpy as np
 
+from ..numeric.components import component_contributions
 from ..numeric.results import FilterResult, ForecastResult, SmootherResult
 from ..spec.model import StateSpaceModel
 from ._common import band, new_axes, x_values
@@ -88,11 +89,12 @@ def plot_smoothed(result: SmootherResult, *, states: Any = None, alpha: float = 
 
 
 def plot_components(result: SmootherResult, model: StateSpaceModel, *, alpha: float = 0.05,
-                    axes: Any = None):
+                    series: int = 0, axes: Any = None):
     r"""Each structural component's smoothed contribution to y, one panel per component.
 
     The contribution of a component with states :math:`c` is :math:`Z_{t,c}\hat\alpha_{t,c}`
-    with variance :math:`Z_{t,c}V_{t,cc}Z_{t,c}'` (series 1 when y is multivariate).
+    with variance :math:`Z_{t,c}V_{t,cc}Z_{t,c}'`
+    (:func:`~pymc_dlm.numeric.components.component_contributions`).
 
     Parameters
     ----------
@@ -100,6 +102,8 @@ def plot_components(result: SmootherResult, model: StateSpaceModel, *, alpha: fl
     model : StateSpaceModel
         The numeric model the smoother ran on (for Z and the components).
     alpha : float
+    series : int
+        Which observed series when y is multivariate.
     axes : sequence of matplotlib Axes, optional
 
     Returns
@@ -114,20 +118,15 @@ def plot_components(result: SmootherResult, model: StateSpaceModel, *, alpha: fl
     >>> y = np.log(dlm.datasets.load_airline_passengers())
     >>> axes = plot_components(dlm.kalman_smoother(mod, y), mod)
     """
-    comps = [c for c in model.components if c.states]
-    axes = new_axes(len(comps), axes)
+    parts = component_contributions(result, model)
+    descriptions = {c.name: c.description for c in model.components}
+    axes = new_axes(len(parts), axes)
     f = result.filter
     x = x_values(f.index, f.n)
-    Z = np.asarray(model.Z, dtype=np.float64)
-    Z = np.broadcast_to(Z if Z.ndim == 3 else Z[None], (f.n,) + Z.shape[-2:])[:, 0, :]
-    for k, (ax, comp) in enumerate(zip(axes, comps, strict=True)):
-        s = np.asarray(comp.states)
-        zc = Z[:, s]
-        mean = np.einsum("tj,tj->t", zc, result.a_smooth[:, s])
-        var = np.einsum("ti,tij,tj->t", zc, result.V[:, s][:, :, s], zc)
-        band(ax, x, mean, var, alpha, f"C{k}", comp.name)
-        ax.set_ylabel(comp.name)
-        ax.set_title(comp.description, fontsize=9)
+    for k, (ax, (name, (mean, var))) in enumerate(zip(axes, parts.items(), strict=True)):
+        band(ax, x, mean[:, series], var[:, series], alpha, f"C{k}", name)
+        ax.set_ylabel(name)
+        ax.set_title(descriptions[name], fontsize=9)
         ax.legend(loc="best", fontsize=7)
     axes[-1].set_xlabel("time")
     return axes

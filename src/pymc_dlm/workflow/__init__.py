@@ -1,0 +1,14 @@
+"""The top layer: one-call workflows (``fit``, ``bayesian``) and model formulas."""
+
+from .fit import fit, model_function
+from .formula import Formula, parse_formula
+
+__all__ = ["Formula", "bayesian", "fit", "model_function", "parse_formula"]
+
+
+def __getattr__(name: str):
+    if name == "bayesian":  # PyMC is loaded only for the Bayesian workflow
+        from .pymc_model import bayesian
+
+        return bayesian
+    raise AttributeError(f"module 'pymc_dlm.workflow' has no attribute {name!r}")

@@ -1,0 +1,100 @@
+"""``pymc_dlm.fit``: one call for a classical fit, by maximum likelihood or EM."""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import numpy as np
+
+from ..estimation import EMResult, MLEResult, fit_em, fit_mle
+from ..spec.model import StateSpaceModel
+from ..spec.validate import check_option
+from .formula import Formula, parse_formula
+
+__all__ = ["fit", "model_function"]
+
+
+def model_function(formula: Formula) -> Callable[[Any], StateSpaceModel]:
+    r"""The formula's model as a function of unconstrained parameters for :func:`fit_mle`:
+    :math:`\sigma = \exp(\psi)` for standard deviations, :math:`\phi = \tanh(\psi)` for AR
+    coefficients."""
+    import pytensor.tensor as pt
+
+    def model_fn(psi: Any) -> StateSpaceModel:
+        values = [pt.tanh(psi[i]) if name.startswith("phi") else pt.exp(psi[i])
+                  for i, name in enumerate(formula.param_names)]
+        return formula.build(values)
+
+    return model_fn
+
+
+def fit(
+    model: StateSpaceModel | str | Callable[[Any], StateSpaceModel],
+    y: Any,
+    method: str = "mle",
+    *,
+    init_params: Any = None,
+    **kwargs: Any,
+) -> MLEResult | EMResult:
+    r"""Fit a model to y by maximum likelihood or EM, the classical workflow in one call.
+
+    Parameters
+    ----------
+    model : StateSpaceModel, str or callable
+        A numeric model (its free variances are estimated, its values are the starting
+        point, zeros stay zero); a formula such as ``"trend + seasonal(12)"``
+        (:mod:`pymc_dlm.workflow.formula`; starting values from the data); or, for
+        ``method="mle"``, a function ``psi -> StateSpaceModel`` with ``init_params``.
+    y : (n,) or (n, p) array_like, Series or DataFrame
+        Observations, NaN for missing; a pandas index is carried into every result.
+    method : {"mle", "em"}
+        :func:`~pymc_dlm.estimation.fit_mle` (exact gradients through the fused filter,
+        L-BFGS-B, standard errors) or :func:`~pymc_dlm.estimation.fit_em`.
+    init_params : array_like, optional
+        Starting point of a function ``model`` (or of a formula's unconstrained parameters).
+    **kwargs
+        Passed to the estimator (``maxiter``, ``method``... for MLE; ``max_iter``, ``tol``,
+        ``estimate`` for EM).
+
+    Returns
+    -------
+    MLEResult or EMResult
+        With ``summary()``, ``filter()``, ``smooth()``, ``forecast(steps, alpha)`` (a
+        DataFrame), ``components()``, ``simulate()``, ``plot(kind)``.
+
+    Examples
+    --------
+    >>> import pymc_dlm as dlm
+    >>> res = dlm.fit("level", dlm.datasets.load_nile())
+    >>> round(res.log_likelihood, 4)
+    -633.4646
+    >>> res.forecast(2).round(1)
+           mean  mean_se  mean_ci_lower  mean_ci_upper
+    year                                              
+    1971  798.4    143.5          517.1         1079.7
+    1972  798.4    148.6          507.2         1089.5
+    """
+    check_option("method", method, ("mle", "em"))
+    if isinstance(model, str):
+        formula = parse_formula(model)
+        start = formula.start(y)
+        if method == "em":
+            if any(n.startswith("phi") for n in formula.param_names):
+                raise ValueError("EM estimates variances only; a formula with ar(1) needs "
+                                 "method='mle'")
+            model = formula.build(start)
+        else:
+            if init_params is None:
+                init_params = np.where([n.startswith("phi") for n in formula.param_names],
+                                       np.arctanh(start.clip(-0.99, 0.99)), np.log(start))
+            kwargs.setdefault("param_names", tuple(
+                ("atanh " if n.startswith("phi") else "log ") + n for n in formula.param_names))
+            return fit_mle(model_function(formula), y, init_params, **kwargs)
+    if method == "em":
+        if not isinstance(model, StateSpaceModel):
+            raise TypeError("method='em' needs a numeric StateSpaceModel (or a formula) as the "
+                            f"starting point; got {type(model).__name__}")
+        if init_params is not None:
+            raise ValueError("init_params is for method='mle'; EM starts from the model's values")
+        return fit_em(y, model, **kwargs)
+    return fit_mle(model, y, init_params, **kwargs)
