@@ -19,3 +19,93 @@ def test_demo_fits_nile_and_writes_plot(tmp_path, capsys):
 
 def test_no_command_prints_help(capsys):
     assert cli.main([]) == 2
+
+
+# --- pymc-dlm fit, end to end through a subprocess ---------------------------------------------
+
+import json  # noqa: E402
+import os  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import pytest  # noqa: E402
+
+import pymc_dlm as dlm  # noqa: E402
+
+REPORT = ("summary.txt", "summary.json", "params.csv", "forecast.csv", "smoothed.png",
+          "components.png", "forecast.png", "diagnostics.png")
+
+
+def _run(*args, cwd=None):
+    env = dict(os.environ, MPLBACKEND="Agg")
+    return subprocess.run([sys.executable, "-m", "pymc_dlm", *args], capture_output=True,
+                          text=True, cwd=cwd, env=env, timeout=600)
+
+
+@pytest.fixture(scope="module")
+def airline_csv(tmp_path_factory):
+    path = tmp_path_factory.mktemp("data") / "air.csv"
+    np.log(dlm.datasets.load_airline_passengers()).to_frame("logpass").to_csv(path)
+    return path
+
+
+def _report(out):
+    for name in REPORT:
+        assert (out / name).stat().st_size > (5_000 if name.endswith(".png") else 20), name
+    return json.loads((out / "summary.json").read_text())
+
+
+def test_fit_mle_on_nile_by_default(tmp_path):
+    proc = _run("fit", "--out", str(tmp_path))
+    assert proc.returncode == 0, proc.stderr
+    summary = _report(tmp_path)
+    # Durbin and Koopman (2012, section 2.10.3): variances 1469.1 and 15099
+    assert summary["parameters"]["sigma.level"] ** 2 == pytest.approx(1469.1, rel=1e-3)
+    assert summary["parameters"]["sigma.obs"] ** 2 == pytest.approx(15099, rel=1e-3)
+    fc = pd.read_csv(tmp_path / "forecast.csv", index_col=0)
+    assert fc.index[0] == 1971 and len(fc) == 12
+    assert "Maximum likelihood" in proc.stdout
+
+
+def test_fit_em_on_a_csv_with_dates_shows_progress(tmp_path, airline_csv):
+    proc = _run("fit", str(airline_csv), "--model", "trend + seasonal(12)", "--method", "em",
+                "--steps", "3", "--out", str(tmp_path))
+    assert proc.returncode == 0, proc.stderr
+    assert "EM iteration   10" in proc.stderr
+    summary = _report(tmp_path)
+    assert summary["method"] == "em" and set(summary["parameters"]) >= {"sigma2.level", "sigma2.obs"}
+    fc = pd.read_csv(tmp_path / "forecast.csv", index_col=0, parse_dates=True)
+    assert list(fc.index) == list(pd.date_range("1961-01-01", periods=3, freq="MS"))
+
+
+def test_fit_map_and_nuts(tmp_path):
+    proc = _run("fit", "--method", "map", "--out", str(tmp_path / "map"))
+    assert proc.returncode == 0, proc.stderr
+    s = _report(tmp_path / "map")
+    # the HalfNormal(sd(y)) priors pull the MAP slightly off the MLE's llf -633.4646
+    assert -633.4646 - 0.01 < s["log_likelihood"] <= -633.4646 + 1e-9
+    proc = _run("fit", "--method", "nuts", "--draws", "30", "--tune", "30", "--chains", "1",
+                "--seed", "1", "--steps", "4", "--out", str(tmp_path / "nuts"))
+    assert proc.returncode == 0, proc.stderr
+    s = _report(tmp_path / "nuts")
+    assert s["converged"] is None  # one chain: no R-hat
+    fc = pd.read_csv(tmp_path / "nuts" / "forecast.csv", index_col=0)
+    assert list(fc.columns) == ["mean", "sd", "q2.5", "q97.5"] and fc.index[0] == 1971
+
+
+@pytest.mark.parametrize("args, message", [
+    (["fit", "missing.csv"], "no such data file: missing.csv"),
+    (["fit", "{csv}", "--column", "flow"], "no column 'flow'"),
+    (["fit", "--model", "level + sesonal(3)"], "unknown term 'sesonal(3)'"),
+    (["fit", "{bad}", "--column", "x"], "column 'x' is not numeric (row 3: 'abc')"),
+    (["fit", "--method", "ols"], "invalid choice: 'ols'"),
+])
+def test_user_errors_print_one_line_and_exit_2(tmp_path, airline_csv, args, message):
+    bad = tmp_path / "bad.csv"
+    bad.write_text("t,x\n1,2.0\n2,abc\n3,4.0\n")
+    args = [a.format(csv=airline_csv, bad=bad) for a in args]
+    proc = _run(*args, "--out", str(tmp_path / "out"), cwd=tmp_path)
+    assert proc.returncode == 2
+    assert message in proc.stderr and "Traceback" not in proc.stderr

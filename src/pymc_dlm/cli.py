@@ -1,4 +1,8 @@
-"""Command line: ``pymc-dlm demo`` (also ``python -m pymc_dlm demo``)."""
+"""Command line: ``pymc-dlm demo`` and ``pymc-dlm fit`` (also ``python -m pymc_dlm ...``).
+
+User errors (missing file, unknown column, bad formula, non-numeric data) print one line,
+``pymc-dlm: error: ...``, and exit with status 2; no traceback.
+"""
 
 from __future__ import annotations
 
@@ -24,6 +28,20 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command")
     demo = sub.add_parser("demo", help="fit a local level model to the bundled Nile data")
     demo.add_argument("--out", default="demo_output", help="folder for the plot")
+    fit = sub.add_parser("fit", help="fit a structural model to a CSV column and write a report")
+    fit.add_argument("data", nargs="?", help="CSV file (default: the bundled Nile data)")
+    fit.add_argument("--column", help="the series to fit (default: first numeric column "
+                     "after the first, which is the index)")
+    fit.add_argument("--model", default="level",
+                     help='model formula, e.g. "level + trend + seasonal(12)" (see '
+                     "pymc_dlm.workflow.formula)")
+    fit.add_argument("--method", default="mle", choices=["mle", "em", "map", "nuts"])
+    fit.add_argument("--out", default="report", help="folder for the report")
+    fit.add_argument("--steps", type=int, default=12, help="forecast horizon")
+    fit.add_argument("--draws", type=int, default=500, help="NUTS draws per chain")
+    fit.add_argument("--tune", type=int, default=500, help="NUTS tuning steps per chain")
+    fit.add_argument("--chains", type=int, default=2, help="NUTS chains")
+    fit.add_argument("--seed", type=int, default=None, help="random seed (NUTS, forecasts)")
     args = parser.parse_args(argv)
     if args.version:
         print(f"pymc-dlm {__version__}")
@@ -32,6 +50,19 @@ def main(argv: list[str] | None = None) -> int:
         from .demo import run_demo
 
         run_demo(args.out)
+        return 0
+    if args.command == "fit":
+        from .workflow.run import read_series, run_fit
+
+        try:
+            y = read_series(args.data, args.column)
+            if args.steps < 1:
+                raise ValueError(f"--steps must be >= 1; got {args.steps}")
+            run_fit(y, args.model, args.method, args.out, steps=args.steps, draws=args.draws,
+                    tune=args.tune, chains=args.chains, seed=args.seed)
+        except (FileNotFoundError, ValueError, TypeError) as err:
+            print(f"pymc-dlm: error: {err}", file=sys.stderr)
+            return 2
         return 0
     parser.print_help(sys.stderr)
     return 2

@@ -175,6 +175,7 @@ def fit_em(
     max_iter: int = 100,
     tol: float = 1e-6,
     estimate: tuple[str, ...] | list[str] = ("H", "Q"),
+    callback: Any = None,
 ) -> EMResult:
     r"""Estimate the variances of a model by the EM algorithm (NumPy engine).
 
@@ -202,6 +203,9 @@ def fit_em(
     estimate : sequence of {"H", "Q", "a1", "P1"}, default ("H", "Q")
         Which matrices to update.  ``a1``/``P1`` only on states with a known (neither diffuse
         nor stationary) initial distribution.
+    callback : callable, optional
+        Called as ``callback(iteration, log_likelihood)`` after every iteration (progress
+        display, e.g. the command line's).
 
     Returns
     -------
@@ -265,6 +269,8 @@ def fit_em(
             f = filter_arrays(sys, y_arr)
             history.append(f.llf)
             it += 1
+            if callback is not None:
+                callback(it, f.llf)
             theta = _flat(sys, groups, estimate)
             step = np.abs(theta - theta_old) <= tol * np.maximum(np.abs(theta_old), 1e-300)
             theta_old = theta

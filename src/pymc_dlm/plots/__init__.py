@@ -1,6 +1,7 @@
 """Layer 4, plots: matplotlib figures from result objects (matplotlib imported inside functions)."""
 
 from .diagnostics import plot_diagnostics
-from .states import plot_components, plot_filtered, plot_forecast, plot_smoothed
+from .states import plot_components, plot_filtered, plot_forecast, plot_forecast_draws, plot_smoothed
 
-__all__ = ["plot_components", "plot_diagnostics", "plot_filtered", "plot_forecast", "plot_smoothed"]
+__all__ = ["plot_components", "plot_diagnostics", "plot_filtered", "plot_forecast",
+           "plot_forecast_draws", "plot_smoothed"]

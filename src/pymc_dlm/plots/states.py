@@ -11,7 +11,7 @@ from ..numeric.results import FilterResult, ForecastResult, SmootherResult
 from ..spec.model import StateSpaceModel
 from ._common import band, new_axes, x_values
 
-__all__ = ["plot_components", "plot_filtered", "plot_forecast", "plot_smoothed"]
+__all__ = ["plot_components", "plot_filtered", "plot_forecast", "plot_forecast_draws", "plot_smoothed"]
 
 
 def _pick(names: tuple, states: Any) -> list[int]:
@@ -171,5 +171,56 @@ def plot_forecast(result: ForecastResult, y: Any, *, alpha: float = 0.05, series
     name = getattr(y, "name", None) or (y.columns[series] if hasattr(y, "columns") else None)
     ax.set_ylabel(str(name) if name is not None else "y" if y_arr.shape[1] == 1 else f"y[{series}]")
     ax.set_title("forecast")
+    ax.legend(loc="best", fontsize=7)
+    return ax
+
+
+def plot_forecast_draws(draws: Any, y: Any, index: Any = None, *, levels: tuple = (0.5, 0.8, 0.95),
+                        ax: Any = None):
+    r"""Fan chart of forecast draws (posterior predictive paths): the data, the median and
+    nested central intervals.
+
+    Parameters
+    ----------
+    draws : (S, h) array_like
+        S simulated paths of one series over h future periods, e.g. ``sample_forecast``'s
+        draws stacked over chains.
+    y : (n,) array_like or Series
+        The data the forecast continues.
+    index : sequence, optional
+        x values of the h forecast periods (1, 2, ... after the data by default).
+    levels : tuple of float
+        Coverage of the bands, innermost first.
+    ax : matplotlib Axes, optional
+
+    Returns
+    -------
+    matplotlib Axes
+
+    Examples
+    --------
+    >>> import numpy as np, pymc_dlm as dlm
+    >>> from pymc_dlm.plots import plot_forecast_draws
+    >>> y = dlm.datasets.load_nile()
+    >>> paths = 800 + 140 * np.random.default_rng(0).standard_normal((500, 10))
+    >>> ax = plot_forecast_draws(paths, y, np.arange(1971, 1981))
+    """
+    draws = np.asarray(draws, dtype=np.float64)
+    if draws.ndim != 2:
+        raise ValueError(f"draws must be (S, h); got shape {draws.shape}")
+    y_arr = np.asarray(y, dtype=np.float64).reshape(len(y), -1)[:, 0]
+    if ax is None:
+        ax = new_axes(1, None, height=4.0)[0]
+    ax.plot(x_values(getattr(y, "index", None), len(y_arr)), y_arr, "k.-", ms=3, lw=0.6,
+            label="observed")
+    h = draws.shape[1]
+    xf = np.arange(len(y_arr), len(y_arr) + h) if index is None else x_values(index, h)
+    for k, level in enumerate(sorted(levels, reverse=True)):
+        lo, hi = np.quantile(draws, [(1 - level) / 2, (1 + level) / 2], axis=0)
+        ax.fill_between(xf, lo, hi, color="C1", alpha=0.15 + 0.15 * k, label=f"{100 * level:g}%")
+    ax.plot(xf, np.median(draws, axis=0), color="C1", label="median forecast")
+    ax.set_xlabel("time")
+    ax.set_ylabel(str(getattr(y, "name", None) or "y"))
+    ax.set_title("forecast (posterior predictive)")
     ax.legend(loc="best", fontsize=7)
     return ax
