@@ -32,7 +32,7 @@ def band(ax: Any, x: np.ndarray, mean: np.ndarray, var: np.ndarray, alpha: float
     half = z_value(alpha) * np.sqrt(np.maximum(var, 0.0))
     ax.plot(x, mean, color=colour, label=label)
     ax.fill_between(x, mean - half, mean + half, color=colour, alpha=0.2,
-                    label=f"{100 * (1 - alpha):g}% band")
+                    label=f"{label}, {100 * (1 - alpha):g}% band")
 
 
 def new_axes(k: int, axes: Any = None, width: float = 9.0, height: float = 2.6):
