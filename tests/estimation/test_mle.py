@@ -116,3 +116,23 @@ def test_trend_seasonal_mle_matches_statsmodels():
     ours = np.exp(2 * res.params)[[2, 0, 3]]
     theirs = ref.params[[0, 1, 3]]
     np.testing.assert_allclose(ours, theirs, rtol=0.05, atol=2e-6)
+
+
+def test_flat_optimum_at_a_variance_boundary_is_reported_converged():
+    """UK drivers KSI, level + seasonal + regression: the seasonal variance goes to zero on the
+    log scale, where L-BFGS-B's line search stops without 'success'; the end point is
+    stationary and is the optimum BFGS finds (same log-likelihood)."""
+    df = dlm.datasets.load_uk_drivers()
+    y = np.log(df["drivers_ksi"])
+
+    def model_fn(p):
+        return (dlm.LocalLevel(pt.exp(p[0])) + dlm.Seasonal(12, pt.exp(p[1]))
+                + dlm.Regression(df[["log_petrol_price", "seatbelt_law"]])
+                + dlm.Irregular(pt.exp(p[2])))
+
+    start = np.log([0.01, 0.001, 0.05])
+    lbfgs = fit_mle(model_fn, y, start)
+    bfgs = fit_mle(model_fn, y, start, method="BFGS")
+    assert lbfgs.converged and bfgs.converged
+    assert lbfgs.log_likelihood == pytest.approx(bfgs.log_likelihood, abs=1e-7)
+    assert np.exp(lbfgs.params[1]) < 1e-6  # the seasonal standard deviation at its boundary

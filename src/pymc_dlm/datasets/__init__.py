@@ -6,7 +6,7 @@ from importlib import resources
 
 import pandas as pd
 
-__all__ = ["load_airline_passengers", "load_nile", "load_uk_drivers"]
+__all__ = ["load_airline_passengers", "load_nile", "load_uk_drivers", "load_us_macro"]
 
 
 def _read(name: str) -> pd.DataFrame:
@@ -76,4 +76,30 @@ def load_uk_drivers() -> pd.DataFrame:
     """
     df = _read("uk_drivers_ksi.csv")
     idx = pd.DatetimeIndex(pd.to_datetime(df.pop("month")), freq="MS", name="month")
+    return df.set_index(idx).astype(float)
+
+
+def load_us_macro() -> pd.DataFrame:
+    """US quarterly macroeconomic series, 1959Q1-2009Q3: a multivariate data set.
+
+    Columns ``realgdp``, ``realcons``, ``realinv`` (real GDP, personal consumption and gross
+    private domestic investment, billions of chained 2005 dollars, seasonally adjusted annual
+    rates) and ``unemp`` (unemployment rate, %).  Source: FRED, Federal Reserve Bank of St.
+    Louis, and the Bureau of Labor Statistics (public domain), as compiled for statsmodels'
+    ``macrodata`` data set.
+
+    Returns
+    -------
+    pandas.DataFrame
+        203 rows with a quarterly :class:`pandas.DatetimeIndex` (quarter starts, ``freq="QS-JAN"``).
+
+    Examples
+    --------
+    >>> from pymc_dlm.datasets import load_us_macro
+    >>> df = load_us_macro()
+    >>> df.shape, str(df.index[0].date())
+    ((203, 4), '1959-01-01')
+    """
+    df = _read("us_macro.csv")
+    idx = pd.DatetimeIndex(pd.to_datetime(df.pop("quarter")), freq="QS-JAN", name="quarter")
     return df.set_index(idx).astype(float)

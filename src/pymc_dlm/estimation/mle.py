@@ -42,7 +42,10 @@ class MLEResult(FitStatistics):
         The maximiser :math:`\\hat\\psi` (unconstrained parameters).
     log_likelihood : float
     converged : bool
-        What the optimiser reported.
+        What the optimiser reported or, when it stopped without success, whether the end
+        point is stationary: max |gradient| <= 1e-5 max(1, |log-likelihood|) (L-BFGS-B's line
+        search gives up on flat optima, e.g. a variance going to zero on the log scale);
+        ``message`` says which.
     n_iter : int
     bse : (k,) ndarray
         Standard errors of ``params``: square roots of the diagonal of the inverse observed
@@ -116,6 +119,7 @@ def _compile(model_fn: Callable[[Any], StateSpaceModel], y: Any, init: np.ndarra
 
 
 _PY = None
+_GRAD_TOL = 1e-5  # relative gradient size accepted as stationary when the optimiser gives up
 _CONTROLLER: list = []
 
 
@@ -297,7 +301,14 @@ def fit_mle(model_fn: Callable[[Any], StateSpaceModel] | StateSpaceModel, y: Any
         opt = scipy.optimize.minimize(objective, init, jac=True, method=method, tol=tol,
                                       options=options)
         x = np.asarray(opt.x, dtype=np.float64)
-        ll, _ = fn(x)
+        ll, g_end = fn(x)
+        converged, message = bool(opt.success), str(opt.message)
+        g_max = float(np.max(np.abs(g_end))) if k else 0.0
+        if not converged and np.isfinite(ll) and g_max <= _GRAD_TOL * max(1.0, abs(float(ll))):
+            # L-BFGS-B's line search gives up on flat optima (a variance going to zero under a
+            # log parameterisation) although the point is stationary
+            converged = True
+            message += f" (stationary point accepted: max |gradient| = {g_max:.2g})"
         H = _hessian(lambda z: np.asarray(fn(z)[1], dtype=np.float64), x)
     try:
         c = scipy.linalg.cho_factor(-H)
@@ -309,9 +320,9 @@ def fit_mle(model_fn: Callable[[Any], StateSpaceModel] | StateSpaceModel, y: Any
     values = leaf_fn(x) if found else []
     fitted = spec.substitute({id(leaf): np.asarray(v) for leaf, v in zip(found, values, strict=True)})
     return MLEResult(
-        model=fitted, params=x, log_likelihood=float(ll), converged=bool(opt.success),
+        model=fitted, params=x, log_likelihood=float(ll), converged=converged,
         n_iter=int(getattr(opt, "nit", 0)), bse=bse, cov_params=cov,
         hessian_method="central differences of the exact gradient",
         nobs=int(np.count_nonzero(~np.isnan(y_arr))),
-        message=str(opt.message), param_names=names, data=y,
+        message=message, param_names=names, data=y,
     )
