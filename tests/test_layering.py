@@ -17,6 +17,7 @@ CASES = [
                               "pymc_dlm.bayes", "pymc_dlm.estimation"]),
     ("pymc_dlm.estimation", ["pymc", "matplotlib", "pymc_dlm.bayes", "pymc_dlm.plots"]),
     ("pymc_dlm.plots", ["pytensor", "pymc", "matplotlib", "pymc_dlm.bayes", "pymc_dlm.estimation"]),
+    ("pymc_dlm.workflow", ["pymc", "matplotlib", "pymc_dlm.bayes", "pymc_dlm.plots", "pymc_dlm.cli"]),
     ("pymc_dlm", ["pytensor", "pymc", "matplotlib", "numba", "pymc_dlm.numeric"]),
 ]
 

@@ -61,3 +61,19 @@ def test_bad_kind_and_state(fits):
         fits["nile"].plot("qq")
     with pytest.raises(ValueError, match="unknown state"):
         fits["nile"].plot("filtered", states=["slope"])
+
+
+def test_fan_chart_of_forecast_draws(tmp_path):
+    """The Bayesian forecast fan chart: median line and nested quantile bands of the draws."""
+    from pymc_dlm.plots import plot_forecast_draws
+
+    y = dlm.datasets.load_nile()
+    draws = 800.0 + 140.0 * np.random.default_rng(0).standard_normal((2000, 10))
+    ax = plot_forecast_draws(draws, y, np.arange(1971, 1981))
+    _check([ax], tmp_path / "fan.png")
+    median = [ln for ln in ax.lines if ln.get_label() == "median forecast"][0]
+    np.testing.assert_allclose(median.get_ydata(), np.median(draws, axis=0))
+    assert [c.get_label() for c in ax.collections] == ["95%", "80%", "50%"]
+    with pytest.raises(ValueError, match=r"draws must be \(S, h\)"):
+        plot_forecast_draws(draws[0], y)
+
