@@ -28,7 +28,7 @@ _EXPORTS = {
         "kalman_sequence", "neg2_loglik", "predict_ahead",
     ],
     "bayes": ["DLM", "sample_forecast", "sample_states"],
-    "workflow": ["bayesian", "fit", "parse_formula"],
+    "workflow": ["bayesian", "fit", "fit_many", "parse_formula"],
 }
 _WHERE = {name: mod for mod, names in _EXPORTS.items() for name in names}
 _SUBMODULES = {"bayes", "datasets", "diagnostics", "estimation", "fused", "numeric", "spec", "symbolic", "cli",

@@ -12,7 +12,7 @@ derivative).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, NamedTuple
 
 import numpy as np
 import pytensor
@@ -27,7 +27,7 @@ from ..spec.model import StateSpaceModel
 from .report import FitStatistics
 from .structure import variance_parameterization
 
-__all__ = ["MLEResult", "fit_mle"]
+__all__ = ["MLEResult", "Maximum", "fit_mle", "maximize"]
 
 
 @dataclass(frozen=True, eq=False, repr=False)
@@ -282,34 +282,66 @@ def fit_mle(model_fn: Callable[[Any], StateSpaceModel] | StateSpaceModel, y: Any
     spec, y_arr, plan, fn, found, leaf_fn = _compile(model_fn, y, init)
 
     with _blas_one_thread():
-        ll0, _ = fn(init)
-        if not np.isfinite(ll0):
-            raise ValueError(f"the log-likelihood is not finite at init_params ({ll0}); choose "
-                             "a starting point where every F_t is positive definite")
+        fit = maximize(fn, init, method=method, maxiter=maxiter, tol=tol)
+    values = leaf_fn(fit.x) if found else []
+    fitted = spec.substitute({id(leaf): np.asarray(v) for leaf, v in zip(found, values, strict=True)})
+    return MLEResult(
+        model=fitted, params=fit.x, log_likelihood=fit.log_likelihood, converged=fit.converged,
+        n_iter=fit.n_iter, bse=fit.bse, cov_params=fit.cov,
+        hessian_method="central differences of the exact gradient",
+        nobs=int(np.count_nonzero(~np.isnan(y_arr))),
+        message=fit.message, param_names=names, data=y,
+    )
 
-        def objective(x: np.ndarray) -> tuple[float, np.ndarray]:
-            ll, g = fn(x)
-            if not np.isfinite(ll):
-                return np.inf, np.zeros_like(x)
-            return -float(ll), -np.asarray(g, dtype=np.float64)
 
-        options: dict[str, Any] = {"maxiter": maxiter}
-        if method == "L-BFGS-B" and tol is None:
-            # SciPy's default ftol (2.2e-9 relative) stops early on flat likelihoods, e.g.
-            # variances of order 1e4 under softplus; ask for a stationary point instead
-            options.update(ftol=1e-15, gtol=1e-7)
-        opt = scipy.optimize.minimize(objective, init, jac=True, method=method, tol=tol,
-                                      options=options)
-        x = np.asarray(opt.x, dtype=np.float64)
-        ll, g_end = fn(x)
-        converged, message = bool(opt.success), str(opt.message)
-        g_max = float(np.max(np.abs(g_end))) if k else 0.0
-        if not converged and np.isfinite(ll) and g_max <= _GRAD_TOL * max(1.0, abs(float(ll))):
-            # L-BFGS-B's line search gives up on flat optima (a variance going to zero under a
-            # log parameterisation) although the point is stationary
-            converged = True
-            message += f" (stationary point accepted: max |gradient| = {g_max:.2g})"
-        H = _hessian(lambda z: np.asarray(fn(z)[1], dtype=np.float64), x)
+class Maximum(NamedTuple):
+    """What :func:`maximize` found."""
+
+    x: np.ndarray
+    log_likelihood: float
+    converged: bool
+    n_iter: int
+    message: str
+    bse: np.ndarray
+    cov: np.ndarray
+
+
+def maximize(fn: Callable[[np.ndarray], tuple], init: np.ndarray, *, method: str = "L-BFGS-B",
+             maxiter: int = 1000, tol: float | None = None) -> Maximum:
+    """Maximise a log-likelihood given ``fn(x) -> (ll, gradient)`` with SciPy; standard errors
+    from the observed information (central differences of the gradient).
+
+    Raises ``ValueError`` when the log-likelihood is not finite at ``init``.
+    """
+    k = init.size
+    ll0, _ = fn(init)
+    if not np.isfinite(ll0):
+        raise ValueError(f"the log-likelihood is not finite at init_params ({ll0}); choose "
+                         "a starting point where every F_t is positive definite")
+
+    def objective(x: np.ndarray) -> tuple[float, np.ndarray]:
+        ll, g = fn(x)
+        if not np.isfinite(ll):
+            return np.inf, np.zeros_like(x)
+        return -float(ll), -np.asarray(g, dtype=np.float64)
+
+    options: dict[str, Any] = {"maxiter": maxiter}
+    if method == "L-BFGS-B" and tol is None:
+        # SciPy's default ftol (2.2e-9 relative) stops early on flat likelihoods, e.g.
+        # variances of order 1e4 under softplus; ask for a stationary point instead
+        options.update(ftol=1e-15, gtol=1e-7)
+    opt = scipy.optimize.minimize(objective, init, jac=True, method=method, tol=tol,
+                                  options=options)
+    x = np.asarray(opt.x, dtype=np.float64)
+    ll, g_end = fn(x)
+    converged, message = bool(opt.success), str(opt.message)
+    g_max = float(np.max(np.abs(g_end))) if k else 0.0
+    if not converged and np.isfinite(ll) and g_max <= _GRAD_TOL * max(1.0, abs(float(ll))):
+        # L-BFGS-B's line search gives up on flat optima (a variance going to zero under a
+        # log parameterisation) although the point is stationary
+        converged = True
+        message += f" (stationary point accepted: max |gradient| = {g_max:.2g})"
+    H = _hessian(lambda z: np.asarray(fn(z)[1], dtype=np.float64), x)
     try:
         c = scipy.linalg.cho_factor(-H)
         cov = scipy.linalg.cho_solve(c, np.eye(k))
@@ -317,12 +349,4 @@ def fit_mle(model_fn: Callable[[Any], StateSpaceModel] | StateSpaceModel, y: Any
     except np.linalg.LinAlgError:
         cov = np.full((k, k), np.nan)
         bse = np.full(k, np.nan)
-    values = leaf_fn(x) if found else []
-    fitted = spec.substitute({id(leaf): np.asarray(v) for leaf, v in zip(found, values, strict=True)})
-    return MLEResult(
-        model=fitted, params=x, log_likelihood=float(ll), converged=converged,
-        n_iter=int(getattr(opt, "nit", 0)), bse=bse, cov_params=cov,
-        hessian_method="central differences of the exact gradient",
-        nobs=int(np.count_nonzero(~np.isnan(y_arr))),
-        message=message, param_names=names, data=y,
-    )
+    return Maximum(x, float(ll), converged, int(getattr(opt, "nit", 0)), message, bse, cov)

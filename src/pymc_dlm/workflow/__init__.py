@@ -2,8 +2,9 @@
 
 from .fit import fit, model_function
 from .formula import Formula, parse_formula
+from .many import ManyResult, fit_many
 
-__all__ = ["Formula", "bayesian", "fit", "model_function", "parse_formula"]
+__all__ = ["Formula", "ManyResult", "bayesian", "fit", "fit_many", "model_function", "parse_formula"]
 
 
 def __getattr__(name: str):
