@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import pymc_dlm as dlm
-from pymc_dlm.numeric.batch import loglike_many
+from pymc_dlm.numeric.batch import kalman_filter_many, loglike_many
 
 
 def _mixed_batch():
@@ -54,3 +54,15 @@ def test_batch_input_errors():
     bad[0, 0] = np.inf
     with pytest.raises(ValueError, match="inf"):
         loglike_many(models, bad)
+
+
+def test_batched_filter_equals_the_one_series_filter():
+    models, Y = _mixed_batch()
+    out = kalman_filter_many(models, Y, chunk_size=4)
+    for b in (0, 2, 6):
+        ref = dlm.kalman_filter(models[b], Y[b])
+        for name in ("a_pred", "P_pred", "a_filt", "P_filt", "v", "F", "llf_t"):
+            np.testing.assert_allclose(getattr(out, name)[b], getattr(ref, name), rtol=1e-12,
+                                       atol=1e-12, err_msg=name)
+        assert out.n_diffuse[b] == ref.n_diffuse
+    np.testing.assert_allclose(out.llf, loglike_many(models, Y), rtol=1e-12)
