@@ -185,18 +185,12 @@ def _resolve(model: Any, method: str, init_params: Any, first: pd.Series):
 
 
 def _fit_chunk(model: Any, method: str, init_params: Any, items: list, kwargs: dict) -> list:
-    """Fit the (id, series) pairs of one chunk; returns (id, row, model or None) triples."""
+    """Fit the (id, series) pairs of one chunk; returns (id, row, model or None) triples.
+
+    A formula's starting values come from each series' own data; a model's or a function's
+    start is shared.
+    """
     out = []
-    if not items:
-        return out
-    spec, init, names = _resolve(model, method, init_params, items[0][1])
-    compiled = None
-    if method == "mle":
-        key = (model if isinstance(model, str) else id(model), tuple(np.round(init, 12)))
-        with _LOCK:
-            if key not in _CACHE:
-                _CACHE[key] = _Compiled(spec, np.asarray(init, dtype=np.float64))
-            compiled = _CACHE[key]
     with _blas_one_thread():
         for sid, s in items:
             y = s.to_numpy(dtype=np.float64)
@@ -204,7 +198,9 @@ def _fit_chunk(model: Any, method: str, init_params: Any, items: list, kwargs: d
             try:
                 if row["nobs"] == 0:
                     raise ValueError("the series has no observed value")
+                spec, init, names = _resolve(model, method, init_params, s)
                 if method == "mle":
+                    compiled = _compiled_for(model, spec, init)
                     y2 = np.ascontiguousarray(y[:, None])
                     with compiled.lock:
                         fn = compiled.function(y2)
@@ -228,6 +224,18 @@ def _fit_chunk(model: Any, method: str, init_params: Any, items: list, kwargs: d
     return out
 
 
+def _compiled_for(model: Any, model_fn: Callable, init: Any) -> _Compiled:
+    """The process's compiled log-likelihood for this model (one per formula or object)."""
+    key = model if isinstance(model, str) else id(model)
+    with _LOCK:
+        entry = _CACHE.get(key)
+        if entry is None or entry[0] is not model:  # the entry holds the model: no id reuse
+            entry = _CACHE[key] = (model, _Compiled(model_fn, np.asarray(init, dtype=np.float64)))
+            while len(_CACHE) > 8:
+                del _CACHE[next(iter(_CACHE))]
+        return entry[1]
+
+
 def fit_many(
     model: StateSpaceModel | str | Callable[[Any], StateSpaceModel],
     data: Any,
@@ -249,8 +257,8 @@ def fit_many(
     ----------
     model : StateSpaceModel, str or callable
         As in :func:`pymc_dlm.fit`: a numeric model (variances estimated, its values the
-        start), a formula (``"level"``, ``"trend + seasonal(12)"``; starting values from the
-        first series) or a function ``psi -> StateSpaceModel`` with ``init_params``.
+        start), a formula (``"level"``, ``"trend + seasonal(12)"``; starting values from each
+        series' own data) or a function ``psi -> StateSpaceModel`` with ``init_params``.
     data : (B, n) array, wide DataFrame or long DataFrame
         Wide: one column per series (NaN-padded), index = time.  Long: rows of
         (``id_col``, [``time_col``], ``value_col``).
