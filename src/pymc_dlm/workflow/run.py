@@ -111,7 +111,6 @@ def _bayes(formula: Formula, y: pd.Series, method: str, draws: int, tune: int, c
            seed: int | None) -> tuple[PointFit, Any]:
     import pymc as pm
 
-    from ..bayes import sample_forecast  # noqa: F401  (loaded with PyMC)
     from .pymc_model import bayesian
 
     priors = {n.replace(".", "_"): pm.Uniform.dist(-1.0, 1.0)
