@@ -9,6 +9,7 @@ import pytensor.tensor as pt
 import pytest
 from pytensor.compile.mode import Mode
 from pytensor.gradient import verify_grad
+from pytensor.graph.traversal import io_toposort
 
 import pymc_dlm as dlm
 from pymc_dlm import fused, symbolic
@@ -226,3 +227,35 @@ def test_thirteen_diffuse_states_fused_equals_scan():
     a, b = fn_fused(*point), fn_scan(*point)
     np.testing.assert_allclose(a[0], b[0], rtol=1e-10, atol=1e-10)
     np.testing.assert_allclose(a[1:], b[1:], rtol=1e-8)
+
+
+def test_a_symbolic_but_structurally_diagonal_h_uses_the_diffuse_op():
+    """H = diag(s^2) with s symbolic: the exact diffuse steps run in the numba DiffuseSteps Op
+    (not written out symbolically) and the log-likelihood and gradient equal the NumPy engine
+    and the symbolic diffuse steps; a full symbolic H keeps the symbolic path."""
+    from pymc_dlm.fused import DiffuseSteps
+
+    rng = np.random.default_rng(8)
+    S = 3
+    sd_obs = np.array([1.0, 1.5, 0.7])
+    num = dlm.StateSpaceModel(Z=np.eye(S), T=np.eye(S), R=np.eye(S), Q=np.eye(S) * 0.3,
+                              H=np.diag(sd_obs**2))
+    y = dlm.simulate(num.replace(P1=np.eye(S), diffuse=[False] * S), 40, rng=rng)[0]
+    y[3, 1] = np.nan
+    s = pt.dvector("s")
+    sym = num.replace(H=pt.diag(s**2))
+    sys = system_tensors(sym)
+    plan = diffuse_plan(np.eye(S), np.eye(S), np.eye(S), ~np.isnan(y))
+    ll = fused.loglike(sys, y, plan)
+    ops = {type(node.op) for node in io_toposort([s], [ll])}
+    assert DiffuseSteps in ops
+    ref = fused.loglike(sys, y, plan, h_diagonal=False)  # the symbolic diffuse steps
+    f = pytensor.function([s], [ll, pt.grad(ll, s)])
+    g = pytensor.function([s], [ref, pt.grad(ref, s)], mode=Mode(linker="py", optimizer="fast_compile"))
+    got, want = f(sd_obs), g(sd_obs)
+    assert got[0] == pytest.approx(dlm.loglike(num, y), rel=1e-12)
+    np.testing.assert_allclose(got[0], want[0], rtol=1e-12)
+    np.testing.assert_allclose(got[1], want[1], rtol=1e-9)
+    full = fused.loglike(system_tensors(num.replace(H=pt.outer(s, s) + pt.eye(S))), y, plan)
+    ops = {type(node.op) for node in io_toposort([s], [full])}
+    assert DiffuseSteps not in ops

@@ -22,7 +22,7 @@ from ..symbolic.filter import TOL_DIFFUSE, DiffusePlan, diffuse_steps
 from .diffuse import DiffuseSteps, plan_arrays
 from .op import KalmanLoglike
 
-__all__ = ["loglike", "loglike_t"]
+__all__ = ["loglike", "loglike_t", "structurally_diagonal"]
 
 _BASE = dict(Z=2, d=1, H=2, T=2, c=1, R=2, Q=2)
 
@@ -58,7 +58,7 @@ def loglike_t(sys: SystemTensors, y: Any, plan: DiffusePlan, *, h_diagonal: bool
     nd = plan.n_steps
     p = int(sys.Z.type.shape[-2])
     if h_diagonal is None:
-        h_diagonal = p == 1 or _constant_diagonal(sys.H, p)
+        h_diagonal = p == 1 or structurally_diagonal(sys.H, p)
     if nd and h_diagonal:
         y = pt.as_tensor_variable(y)
         rows, flags = plan_arrays(plan, p)
@@ -79,9 +79,37 @@ def _part(sys: SystemTensors, name: str, span: slice) -> Any:
     return x[span] if x.ndim == _BASE[name] + 1 else x[None]
 
 
-def _constant_diagonal(H: Any, p: int) -> bool:
-    data = getattr(H, "data", None)
-    return isinstance(data, np.ndarray) and bool(np.all(data * (1 - np.eye(p)) == 0))
+def structurally_diagonal(H: Any, p: int) -> bool:
+    """Whether the graph of a constant H (2-D) is diagonal whatever its inputs' values: a
+    constant with zero off-diagonal entries, ``pt.diag(vector)``, or such a constant with only
+    diagonal entries set (how :func:`pymc_dlm.symbolic.system_tensors` assembles entry lists).
+
+    Examples
+    --------
+    >>> import numpy as np, pytensor.tensor as pt
+    >>> s = pt.dvector("s")
+    >>> structurally_diagonal(pt.diag(s ** 2), 2), structurally_diagonal(pt.outer(s, s), 2)
+    (True, False)
+    """
+    from pytensor.graph.basic import Constant
+    from pytensor.tensor.basic import AllocDiag
+    from pytensor.tensor.subtensor import AdvancedIncSubtensor
+
+    if H.ndim != 2:
+        return False
+    if isinstance(H, Constant):
+        return bool(np.all(np.asarray(H.data) * (1 - np.eye(p)) == 0))
+    node = H.owner
+    if node is None:
+        return False
+    if isinstance(node.op, AllocDiag):
+        return node.op.offset == 0 and node.inputs[0].ndim == 1
+    if isinstance(node.op, AdvancedIncSubtensor) and node.op.set_instead_of_inc:
+        base, _, *idx = node.inputs
+        return (len(idx) == 2 and all(isinstance(i, Constant) for i in idx)
+                and np.array_equal(np.asarray(idx[0].data), np.asarray(idx[1].data))
+                and structurally_diagonal(base, p))
+    return False
 
 
 def loglike(sys: SystemTensors, y: Any, plan: DiffusePlan, **kwargs: Any) -> pt.TensorVariable:
