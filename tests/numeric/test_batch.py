@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import pymc_dlm as dlm
-from pymc_dlm.numeric.batch import kalman_filter_many, loglike_many
+from pymc_dlm.numeric.batch import kalman_filter_many, kalman_smoother_many, loglike_many
 
 
 def _mixed_batch():
@@ -66,3 +66,28 @@ def test_batched_filter_equals_the_one_series_filter():
                                        atol=1e-12, err_msg=name)
         assert out.n_diffuse[b] == ref.n_diffuse
     np.testing.assert_allclose(out.llf, loglike_many(models, Y), rtol=1e-12)
+
+
+def test_batched_smoother_equals_the_one_series_smoother():
+    """Diffuse local linear trends (two exact diffuse steps, one of them missing in series 2
+    of a copy) and a multivariate shared model: every smoothed moment equals kalman_smoother."""
+    models, Y = _mixed_batch()
+    Y = Y.copy()
+    Y[2, 0] = np.nan  # the diffuse period of series 2 lasts one step longer
+    out = kalman_smoother_many(models, Y, chunk_size=4)
+    for b in range(len(models)):
+        ref = dlm.kalman_smoother(models[b], Y[b])
+        for name in ("a_smooth", "V", "eps_hat", "eps_var", "eta_hat", "eta_var"):
+            np.testing.assert_allclose(getattr(out, name)[b], getattr(ref, name), rtol=1e-10,
+                                       atol=1e-10, err_msg=f"{name}[{b}]")
+    assert out.filter.n_diffuse[2] == dlm.kalman_filter(models[2], Y[2]).n_diffuse == 3
+    rng = np.random.default_rng(6)
+    model = dlm.StateSpaceModel(Z=[[1.0], [0.5]], H=np.diag([0.5, 0.8]), T=[[1.0]], R=[[1.0]],
+                                Q=[[0.2]])
+    Y2 = np.stack([dlm.simulate(model, 30, rng=rng)[0] for _ in range(3)])
+    Y2[0, 0, 0] = np.nan
+    out2 = kalman_smoother_many(model, Y2)
+    for b in range(3):
+        ref = dlm.kalman_smoother(model, Y2[b])
+        np.testing.assert_allclose(out2.a_smooth[b], ref.a_smooth, rtol=1e-10, atol=1e-12)
+        np.testing.assert_allclose(out2.eps_var[b], ref.eps_var, rtol=1e-10, atol=1e-12)
