@@ -75,7 +75,11 @@ def test_fit_em_on_a_csv_with_dates_shows_progress(tmp_path, airline_csv):
     assert proc.returncode == 0, proc.stderr
     assert "EM iteration   10" in proc.stderr
     summary = _report(tmp_path)
-    assert summary["method"] == "em" and set(summary["parameters"]) >= {"sigma2.level", "sigma2.obs"}
+    assert summary["method"] == "em" and set(summary["parameters"]) >= {"sigma.level", "sigma.obs"}
+    # standard deviations: the square roots of the variances EM printed in summary.txt
+    text = (tmp_path / "summary.txt").read_text()
+    s2_obs = float(text.split("sigma2.obs")[1].split()[0])
+    assert summary["parameters"]["sigma.obs"] == pytest.approx(s2_obs ** 0.5, rel=1e-5)
     fc = pd.read_csv(tmp_path / "forecast.csv", index_col=0, parse_dates=True)
     assert list(fc.index) == list(pd.date_range("1961-01-01", periods=3, freq="MS"))
 

@@ -149,7 +149,10 @@ def _natural(res: Any, formula: Formula) -> dict:
     if hasattr(res, "param_names"):  # MLE on exp/tanh scale
         return {n: float(np.tanh(v) if n.startswith("phi") else np.exp(v))
                 for n, v in zip(formula.param_names, res.params, strict=True)}
-    return {k: float(np.sqrt(v)) if np.ndim(v) == 0 else np.sqrt(np.diag(v)).tolist()
+    # EM reports variances ("sigma2.level") and covariance blocks ("cov(...)"): as standard
+    # deviations, renamed to say so
+    return {(k.replace("sigma2.", "sigma.", 1) if np.ndim(v) == 0 else "sd" + k[3:]):
+            (float(np.sqrt(v)) if np.ndim(v) == 0 else np.sqrt(np.diag(v)).tolist())
             for k, v in res.params.items()}
 
 
