@@ -36,7 +36,8 @@ class FitStatistics:
         return [
             title,
             f"log-likelihood {self.log_likelihood:.4f}   AIC {self.aic:.4f}   BIC {self.bic:.4f}",
-            f"observations {self.nobs}   converged {self.converged}   iterations {self.n_iter}",
+            f"observations {self.nobs}   converged "
+            f"{'n/a' if self.converged is None else self.converged}   iterations {self.n_iter}",
         ]
 
     def __repr__(self) -> str:
