@@ -91,3 +91,23 @@ def test_batched_smoother_equals_the_one_series_smoother():
         ref = dlm.kalman_smoother(model, Y2[b])
         np.testing.assert_allclose(out2.a_smooth[b], ref.a_smooth, rtol=1e-10, atol=1e-12)
         np.testing.assert_allclose(out2.eps_var[b], ref.eps_var, rtol=1e-10, atol=1e-12)
+
+
+def test_a_failed_series_gives_nan_moments_and_leaves_the_others_alone():
+    """A singular non-diagonal H cannot be decorrelated in the exact diffuse steps: the
+    one-series filter raises; in a batch that series' log-likelihood and smoothed moments are
+    NaN and the series beside it (its first row half missing, so H_o is 1x1) is smoothed."""
+    model = dlm.StateSpaceModel(Z=[[1.0], [1.0]], H=[[1.0, 1.0], [1.0, 1.0]], T=[[1.0]],
+                                R=[[1.0]], Q=[[0.2]], diffuse=[True])
+    Y = np.random.default_rng(3).normal(size=(2, 12, 2))
+    Y[1, 0, 1] = np.nan
+    with pytest.raises(ValueError, match="not positive definite"):
+        dlm.kalman_filter(model, Y[0])
+    out = kalman_smoother_many(model, Y)
+    assert out.filter.n_diffuse.tolist() == [-1, 1]
+    assert np.isnan(loglike_many(model, Y)[0])
+    for name in ("a_smooth", "V", "eps_hat", "eps_var", "eta_hat", "eta_var"):
+        assert np.isnan(getattr(out, name)[0]).all(), name
+        np.testing.assert_allclose(getattr(out, name)[1],
+                                   getattr(dlm.kalman_smoother(model, Y[1]), name), rtol=1e-12,
+                                   atol=1e-12, err_msg=name)

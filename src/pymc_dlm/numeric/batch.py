@@ -11,7 +11,6 @@ memory held at once is bounded by the chunk, not by B.
 
 from __future__ import annotations
 
-from types import SimpleNamespace
 from typing import Any, NamedTuple, Sequence
 
 import numpy as np
@@ -20,7 +19,7 @@ from numba import njit
 from ..spec.model import StateSpaceModel
 from .assemble import SystemArrays, system_arrays
 from .filter import TOL, TOL_DIFFUSE, _filter_loop
-from .smoother import _diffuse_smoother, _smoother_loop
+from .smoother import _diffuse_smoother_loop, _smoother_loop
 
 __all__ = ["CHUNK_SIZE", "BatchFilterResult", "BatchSmootherResult", "as_batch",
            "kalman_filter_many", "kalman_smoother_many", "loglike_many", "stack_systems"]
@@ -169,17 +168,25 @@ def _filter_many(Y: np.ndarray, chunk: Any, m: int, chunk_size: int, tol: float,
 
 
 @njit(cache=True)
-def _smoother_batch_loop(Y, Z, H, T, R, Q, a_pred, P_pred, v, Finv, K, n_diffuse, a_s, V,
-                         eps_hat, eps_var, eta_hat, eta_var, r_out, N_out, r_end,
-                         N_end):  # pragma: no cover - compiled
+def _smoother_batch_loop(Y, Z, d, H, T, R, Q, a_pred, P_pred, Pinf, v, Finv, K, n_diffuse,
+                         tol_diffuse, a_s, V, eps_hat, eps_var, eta_hat, eta_var, r_out,
+                         N_out):  # pragma: no cover - compiled
     for b in range(Y.shape[0]):
-        if n_diffuse[b] < 0:
+        nd = n_diffuse[b]
+        if nd < 0:  # the filter failed (see kalman_filter): no smoothed moments
+            for out in (a_s[b], eps_hat[b], eta_hat[b], r_out[b]):
+                out[:] = np.nan
+            for out in (V[b], eps_var[b], eta_var[b], N_out[b]):
+                out[:] = np.nan
             continue
         r, N = _smoother_loop(Y[b], Z[b], H[b], T[b], R[b], Q[b], a_pred[b], P_pred[b], v[b],
-                              Finv[b], K[b], n_diffuse[b], a_s[b], V[b], eps_hat[b], eps_var[b],
+                              Finv[b], K[b], nd, a_s[b], V[b], eps_hat[b], eps_var[b],
                               eta_hat[b], eta_var[b], r_out[b], N_out[b])
-        r_end[b] = r
-        N_end[b] = N
+        if nd > 0:
+            _diffuse_smoother_loop(Y[b], Z[b], d[b], H[b], T[b], R[b], Q[b], a_pred[b],
+                                   P_pred[b], Pinf[b], nd, tol_diffuse, r, N, a_s[b], V[b],
+                                   eps_hat[b], eps_var[b], eta_hat[b], eta_var[b], r_out[b],
+                                   N_out[b])
 
 
 class BatchSmootherResult(NamedTuple):
@@ -199,9 +206,9 @@ def kalman_smoother_many(models: StateSpaceModel | Sequence[StateSpaceModel], Y:
                          chunk_size: int = CHUNK_SIZE, tol: float = TOL) -> BatchSmootherResult:
     r"""State and disturbance smoother of B series (the batched :func:`pymc_dlm.kalman_smoother`).
 
-    The filter and the conventional smoother (D&K 2012 eqs. 4.44 and 4.69) run as compiled
-    loops over the series; the exact diffuse initial smoother (section 5.3), which covers
-    only the first :math:`d` steps of a series, runs per series in NumPy afterwards.
+    One compiled loop over the series runs, per series, the filter, the conventional smoother
+    (D&K 2012 eqs. 4.44 and 4.69) and, over the series' own diffuse period, the exact initial
+    smoother (section 5.3), as :func:`pymc_dlm.kalman_smoother` does for one series.
 
     Parameters
     ----------
@@ -235,26 +242,11 @@ def kalman_smoother_many(models: StateSpaceModel | Sequence[StateSpaceModel], Y:
     def smooth(start: int, stop: int, sys: SystemArrays, f: BatchFilterResult, K, Finv, Pinf):
         k = stop - start
         part = {key: val[start:stop] for key, val in res.items()}
-        r_all, N_all = np.empty((k, n, m)), np.empty((k, n, m, m))
-        r_end, N_end = np.zeros((k, m)), np.zeros((k, m, m))
-        nd = f.n_diffuse[start:stop]
-        _smoother_batch_loop(Y[start:stop], sys.Z, sys.H, sys.T, sys.R, sys.Q,
-                             f.a_pred[start:stop], f.P_pred[start:stop], f.v[start:stop], Finv,
-                             K, nd, part["a_smooth"], part["V"], part["eps_hat"],
-                             part["eps_var"], part["eta_hat"], part["eta_var"], r_all, N_all,
-                             r_end, N_end)
-        for j in np.flatnonzero(nd != 0):  # the exact diffuse steps, series by series
-            if nd[j] < 0:
-                for val in part.values():
-                    val[j] = np.nan
-                continue
-            one = SystemArrays(*(a[j] for a in sys))
-            filt = SimpleNamespace(y=Y[start + j], a_pred=f.a_pred[start + j],
-                                   P_pred=f.P_pred[start + j], Pinf_pred=Pinf[j],
-                                   n_diffuse=int(nd[j]))
-            out = {key: val[j] for key, val in part.items()}
-            out.update(r=r_all[j], N=N_all[j])
-            _diffuse_smoother(one, filt, r_end[j], N_end[j], out)
+        _smoother_batch_loop(Y[start:stop], sys.Z, sys.d, sys.H, sys.T, sys.R, sys.Q,
+                             f.a_pred[start:stop], f.P_pred[start:stop], Pinf, f.v[start:stop],
+                             Finv, K, f.n_diffuse[start:stop], TOL_DIFFUSE, part["a_smooth"],
+                             part["V"], part["eps_hat"], part["eps_var"], part["eta_hat"],
+                             part["eta_var"], np.empty((k, n, m)), np.empty((k, n, m, m)))
 
     f = _filter_many(Y, chunk, m, chunk_size, tol, smooth)
     return BatchSmootherResult(filter=f, **res)

@@ -14,7 +14,7 @@ import numpy as np
 from numba import njit
 
 from ..spec.model import StateSpaceModel
-from .assemble import SystemArrays, at_time, system_arrays
+from .assemble import SystemArrays, system_arrays
 from .filter import TOL, TOL_DIFFUSE, kalman_filter
 from .kernels import observed_rows, univariate_obs, update_diffuse
 from .results import FilterResult, SmootherResult
@@ -182,11 +182,20 @@ def _smoother_loop(  # pragma: no cover - compiled
     return r, N
 
 
-def _diffuse_smoother(
-    sys: SystemArrays, f: FilterResult, r0: np.ndarray, N0: np.ndarray, out: dict
-) -> None:
+@njit(cache=True)
+def _t(A):  # pragma: no cover - compiled
+    """A' as a contiguous array (numba's matrix products want contiguous operands)."""
+    return np.ascontiguousarray(A.T)
+
+
+@njit(cache=True)
+def _diffuse_smoother_loop(  # pragma: no cover - compiled
+    y, Z, d, H, T, R, Q, a_pred, P_pred, Pinf_pred, n_diffuse, tol_diffuse, r0, N0,
+    a_s, V, eps_hat, eps_var, eta_hat, eta_var, r_out, N_out,
+):
     r"""Exact initial smoother for t = d..1 in univariate form (D&K 2012, section 5.3).
 
+    Continues :func:`_smoother_loop` below the diffuse period, from its final ``r0, N0``.
     Per observation, backwards, with :math:`L_0 = I - K_0 z'`, :math:`L_1 = -K_1 z'`:
     if :math:`F_\infty > 0`:
     :math:`r^{(1)} \leftarrow z v / F_\infty + L_0' r^{(1)} + L_1' r^{(0)}`,
@@ -199,86 +208,111 @@ def _diffuse_smoother(
     :math:`N^{(1)} \leftarrow N^{(1)} L_0`.  Then
     :math:`\hat\alpha_t = a_t + P_{*,t} r^{(0)}_{t-1} + P_{\infty,t} r^{(1)}_{t-1}` and
     :math:`V_t = P_* - P_*N^{(0)}P_* - (P_\infty N^{(1)} P_*)' - P_\infty N^{(1)}P_*
-    - P_\infty N^{(2)} P_\infty` (D&K eqs. 5.24-5.30).
+    - P_\infty N^{(2)} P_\infty` (D&K eqs. 5.24-5.30); the observation disturbances follow
+    from the smoothed state (:func:`_eps_from_states`).
     """
-    m = sys.a1.shape[0]
-    p = f.y.shape[1]
+    m = a_pred.shape[1]
+    p = y.shape[1]
+    r0 = r0.copy()
+    N0 = N0.copy()
     r1 = np.zeros(m)
     N1 = np.zeros((m, m))
     N2 = np.zeros((m, m))
     eye = np.eye(m)
-    for t in range(f.n_diffuse - 1, -1, -1):
-        Z, d, H, T = at_time(sys.Z, t), at_time(sys.d, t), at_time(sys.H, t), at_time(sys.T, t)
-        R, Q = at_time(sys.R, t), at_time(sys.Q, t)
-        QR = Q @ R.T
-        out["eta_hat"][t] = QR @ r0
-        out["eta_var"][t] = Q - QR @ N0 @ QR.T
-        r0, r1 = T.T @ r0, T.T @ r1
-        N0, N1, N2 = T.T @ N0 @ T, T.T @ N1 @ T, T.T @ N2 @ T
-        idx = np.empty(p, dtype=np.int64)
-        k = observed_rows(f.y[t], idx)
-        ys, Zs, h, _ = univariate_obs(f.y[t], Z, d, H, idx, k)
-        a = f.a_pred[t].copy()
-        Ps = f.P_pred[t].copy()
-        Pi = f.Pinf_pred[t].copy()
+    idx = np.empty(p, dtype=np.int64)
+    for t in range(n_diffuse - 1, -1, -1):
+        Zt = Z[t if Z.shape[0] > 1 else 0]
+        dt = d[t if d.shape[0] > 1 else 0]
+        Ht = H[t if H.shape[0] > 1 else 0]
+        Tt = np.ascontiguousarray(T[t if T.shape[0] > 1 else 0])
+        Rt = R[t if R.shape[0] > 1 else 0]
+        Qt = np.ascontiguousarray(Q[t if Q.shape[0] > 1 else 0])
+        QR = Qt @ _t(Rt)
+        eta_hat[t] = QR @ r0
+        eta_var[t] = Qt - QR @ N0 @ _t(QR)
+        TT = _t(Tt)
+        r0 = TT @ r0
+        r1 = TT @ r1
+        N0 = TT @ N0 @ Tt
+        N1 = TT @ N1 @ Tt
+        N2 = TT @ N2 @ Tt
+        k = observed_rows(y[t], idx)
+        ys, Zs, h, _ = univariate_obs(y[t], Zt, dt, Ht, idx, k)
+        a = a_pred[t].copy()
+        Ps = P_pred[t].copy()
+        Pi = Pinf_pred[t].copy()
         vi, fs, fi = np.empty(k), np.empty(k), np.empty(k)
         Ms, Mi = np.empty((k, m)), np.empty((k, m))
-        update_diffuse(a, Ps, Pi, ys, Zs, h, TOL_DIFFUSE, vi, fs, fi, Ms, Mi)
+        update_diffuse(a, Ps, Pi, ys, Zs, h, tol_diffuse, vi, fs, fi, Ms, Mi)
         for i in range(k - 1, -1, -1):
-            z = Zs[i]
+            z = Zs[i].copy()
             zz = np.outer(z, z)
-            if fi[i] > TOL_DIFFUSE:
+            if fi[i] > tol_diffuse:
                 K0 = Mi[i] / fi[i]
                 K1 = Ms[i] / fi[i] - Mi[i] * fs[i] / fi[i] ** 2
                 L0 = eye - np.outer(K0, z)
                 L1 = -np.outer(K1, z)
-                r1 = z * (vi[i] / fi[i]) + L0.T @ r1 + L1.T @ r0
-                r0 = L0.T @ r0
-                N2 = (
-                    L0.T @ N2 @ L0 + L0.T @ N1 @ L1 + L1.T @ N1.T @ L0 + L1.T @ N0 @ L1
-                    - zz * fs[i] / fi[i] ** 2
-                )
-                N1 = L0.T @ N1 @ L0 + L1.T @ N0 @ L0 + zz / fi[i]
-                N0 = L0.T @ N0 @ L0
-            elif fs[i] > TOL_DIFFUSE:
+                L0T, L1T = _t(L0), _t(L1)
+                r1 = z * (vi[i] / fi[i]) + L0T @ r1 + L1T @ r0
+                r0 = L0T @ r0
+                N2 = (L0T @ N2 @ L0 + L0T @ N1 @ L1 + L1T @ _t(N1) @ L0 + L1T @ N0 @ L1
+                      - zz * fs[i] / fi[i] ** 2)
+                N1 = L0T @ N1 @ L0 + L1T @ N0 @ L0 + zz / fi[i]
+                N0 = L0T @ N0 @ L0
+            elif fs[i] > tol_diffuse:
                 L0 = eye - np.outer(Ms[i] / fs[i], z)
-                r0 = z * (vi[i] / fs[i]) + L0.T @ r0
-                N0 = L0.T @ N0 @ L0 + zz / fs[i]
+                L0T = _t(L0)
+                r0 = z * (vi[i] / fs[i]) + L0T @ r0
+                N0 = L0T @ N0 @ L0 + zz / fs[i]
                 N1 = N1 @ L0
-        Ps, Pi = f.P_pred[t], f.Pinf_pred[t]
-        out["r"][t], out["N"][t] = r0, N0
-        out["a_smooth"][t] = f.a_pred[t] + Ps @ r0 + Pi @ r1
+        Ps = np.ascontiguousarray(P_pred[t])
+        Pi = np.ascontiguousarray(Pinf_pred[t])
+        r_out[t] = r0
+        N_out[t] = N0
+        a_s[t] = a_pred[t] + Ps @ r0 + Pi @ r1
         PiN1Ps = Pi @ N1 @ Ps
-        Vt = Ps - Ps @ N0 @ Ps - PiN1Ps.T - PiN1Ps - Pi @ N2 @ Pi
-        out["V"][t] = (Vt + Vt.T) / 2
-        _eps_from_states(t, Z, d, H, f.y[t], out)
+        Vt = Ps - Ps @ N0 @ Ps - _t(PiN1Ps) - PiN1Ps - Pi @ N2 @ Pi
+        V[t] = (Vt + _t(Vt)) / 2
+        _eps_from_states(y[t], Zt, dt, Ht, a_s[t], V[t], eps_hat[t], eps_var[t])
 
 
-def _eps_from_states(t: int, Z, d, H, y_t, out: dict) -> None:
+@njit(cache=True)
+def _eps_from_states(y_t, Z, d, H, a_s, V, eh, ev):  # pragma: no cover - compiled
     r"""Smoothed observation disturbances from the smoothed state (used in diffuse steps).
 
     Observed rows: :math:`\hat\varepsilon_o = y_o - Z_o\hat\alpha_t - d_o`,
     :math:`Var = Z_o V_t Z_o'`; missing rows by conditioning on :math:`\varepsilon_o`:
     :math:`E(\varepsilon_m|y) = B\hat\varepsilon_o`, :math:`B = H_{mo}H_{oo}^{+}`.
     """
-    o = ~np.isnan(y_t)
-    mis = ~o
-    eh = np.zeros(len(y_t))
-    ev = np.zeros((len(y_t), len(y_t)))
-    Zo = Z[o]
-    eh[o] = y_t[o] - Zo @ out["a_smooth"][t] - d[o]
-    Vo = Zo @ out["V"][t] @ Zo.T
-    ev[np.ix_(o, o)] = Vo
-    if mis.any():
-        B = H[np.ix_(mis, o)] @ np.linalg.pinv(H[np.ix_(o, o)]) if o.any() else np.zeros(
-            (mis.sum(), 0)
-        )
-        eh[mis] = B @ eh[o]
-        ev[np.ix_(mis, mis)] = H[np.ix_(mis, mis)] - B @ H[np.ix_(o, mis)] + B @ Vo @ B.T
-        ev[np.ix_(mis, o)] = B @ Vo
-        ev[np.ix_(o, mis)] = (B @ Vo).T
-    out["eps_hat"][t] = eh
-    out["eps_var"][t] = ev
+    p = y_t.shape[0]
+    o = np.flatnonzero(~np.isnan(y_t))
+    mis = np.flatnonzero(np.isnan(y_t))
+    eh[:] = 0.0
+    ev[:, :] = 0.0
+    Zo = np.ascontiguousarray(Z[o])
+    eo = y_t[o] - Zo @ a_s - d[o]
+    Vo = Zo @ np.ascontiguousarray(V) @ _t(Zo)
+    for q1 in range(o.size):
+        eh[o[q1]] = eo[q1]
+        for q2 in range(o.size):
+            ev[o[q1], o[q2]] = Vo[q1, q2]
+    if mis.size == 0:
+        return
+    Hmo = np.ascontiguousarray(H[mis][:, o])
+    if o.size:
+        B = Hmo @ np.linalg.pinv(np.ascontiguousarray(H[o][:, o]))
+    else:
+        B = np.zeros((mis.size, 0))
+    em = B @ eo
+    BV = B @ Vo
+    Vm = np.ascontiguousarray(H[mis][:, mis]) - B @ _t(Hmo) + BV @ _t(B)
+    for q1 in range(mis.size):
+        eh[mis[q1]] = em[q1]
+        for q2 in range(mis.size):
+            ev[mis[q1], mis[q2]] = Vm[q1, q2]
+        for q2 in range(o.size):
+            ev[mis[q1], o[q2]] = BV[q1, q2]
+            ev[o[q2], mis[q1]] = BV[q1, q2]
 
 
 def kalman_smoother(
@@ -341,5 +375,8 @@ def smooth_arrays(sys: SystemArrays, f: FilterResult) -> SmootherResult:
         out["eta_hat"], out["eta_var"], out["r"], out["N"],
     )
     if f.n_diffuse:
-        _diffuse_smoother(sys, f, r0, N0, out)
+        _diffuse_smoother_loop(
+            f.y, sys.Z, sys.d, sys.H, sys.T, sys.R, sys.Q, f.a_pred, f.P_pred, f.Pinf_pred,
+            f.n_diffuse, TOL_DIFFUSE, r0, N0, out["a_smooth"], out["V"], out["eps_hat"],
+            out["eps_var"], out["eta_hat"], out["eta_var"], out["r"], out["N"])
     return SmootherResult(filter=f, **out)
