@@ -18,7 +18,8 @@ from numba import njit
 
 from ..spec.model import StateSpaceModel
 from .assemble import SystemArrays, system_arrays
-from .filter import TOL, TOL_DIFFUSE, _filter_loop
+from .adjoint import STEADY_TOL
+from .filter import TOL, TOL_DIFFUSE, _filter_loop, loglike_steps
 from .smoother import _diffuse_smoother_loop, _smoother_loop
 
 __all__ = ["CHUNK_SIZE", "BatchFilterResult", "BatchSmootherResult", "as_batch",
@@ -29,25 +30,24 @@ CHUNK_SIZE = 1024
 
 
 @njit(cache=True)
-def _loglike_loop(Y, Z, d, H, T, c, R, Q, a1, P1, P1inf, tol, tol_diffuse, out):  # pragma: no cover
+def _loglike_loop(Y, Z, d, H, T, c, R, Q, a1, P1, P1inf, tol, tol_diffuse, steady_tol,
+                  out):  # pragma: no cover - compiled
     B, n, p = Y.shape
     m = a1.shape[1]
-    e1 = np.empty((1, m))
-    e2 = np.empty((1, m, m))
-    e3 = np.empty((1, p))
-    e4 = np.empty((1, p, p))
-    e5 = np.empty((1, m, p))
     llf_t = np.empty(n)
+    e1, e2 = np.empty((1, m)), np.empty((1, m, m))
+    e3, e4, e5 = np.empty((1, p)), np.empty((1, p, p)), np.empty((1, m, p))
+    a_end, P_end = np.empty(m), np.empty((m, m))
     rank_t = np.empty(n, dtype=np.int64)
-    a_end = np.empty(m)
-    P_end = np.empty((m, m))
     for b in range(B):
-        llf_t[:] = 0.0
-        n_d, err = _filter_loop(
-            Y[b], Z[b], d[b], H[b], T[b], c[b], R[b], Q[b], a1[b], P1[b], P1inf[b], tol,
-            tol_diffuse, False, e1, e2, e1, e2, e3, e4, e5, e4, llf_t, rank_t, e2, False,
-            a_end, P_end)
-        out[b] = llf_t.sum() if n_d >= 0 else np.nan
+        status = loglike_steps(Y[b], Z[b], d[b], H[b], T[b], c[b], R[b], Q[b], a1[b], P1[b],
+                               P1inf[b], tol, tol_diffuse, steady_tol, llf_t)
+        if status == -2:  # a singular F_t: the whole filter, with its generalised inverse
+            llf_t[:] = 0.0
+            _filter_loop(Y[b], Z[b], d[b], H[b], T[b], c[b], R[b], Q[b], a1[b], P1[b],
+                         P1inf[b], tol, tol_diffuse, False, e1, e2, e1, e2, e3, e4, e5, e4,
+                         llf_t, rank_t, e2, False, a_end, P_end)
+        out[b] = llf_t.sum() if status < 0 else np.nan
 
 
 @njit(cache=True)
@@ -326,5 +326,6 @@ def loglike_many(models: StateSpaceModel | Sequence[StateSpaceModel], Y: Any, *,
     out = np.empty(B)
     for start in range(0, B, chunk_size):
         stop = min(start + chunk_size, B)
-        _loglike_loop(Y[start:stop], *chunk(start, stop), tol, TOL_DIFFUSE, out[start:stop])
+        _loglike_loop(Y[start:stop], *chunk(start, stop), tol, TOL_DIFFUSE, STEADY_TOL,
+                      out[start:stop])
     return out

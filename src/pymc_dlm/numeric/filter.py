@@ -21,7 +21,7 @@ from numba import njit
 from ..spec.model import StateSpaceModel
 from ..spec.validate import check_y
 from .adjoint import STEADY_TOL, loglike_forward
-from .assemble import SystemArrays, system_arrays
+from .assemble import SystemArrays, model_arrays
 from .kernels import (
     LOG2PI,
     forecast_moments,
@@ -207,30 +207,58 @@ def _run(sys: SystemArrays, y: np.ndarray, store: bool, tol: float, stop_proper:
     return out, n_diffuse
 
 
-def _from(A: np.ndarray, t: int) -> np.ndarray:
-    """A system array from time t on (constant arrays unchanged)."""
-    return A if A.shape[0] == 1 else A[t:]
+@njit(cache=True)
+def _tail(A, t):  # pragma: no cover - compiled
+    """A system array from time t on (constant arrays unchanged), C-contiguous."""
+    return A if A.shape[0] == 1 else np.ascontiguousarray(A[t:])
+
+
+@njit(cache=True)
+def loglike_steps(y, Z, d, H, T, c, R, Q, a1, P1, P1inf, tol, tol_diffuse, steady_tol,
+                  llf_t):  # pragma: no cover - compiled
+    r"""Per-step log-likelihood into ``llf_t`` (n,), in one compiled call.
+
+    The diffuse steps run in :func:`_filter_loop` (exact diffuse, D&K 2012 section 5.2), the
+    rest in the allocation-free loop of :func:`~pymc_dlm.numeric.adjoint.loglike_forward`
+    (the same kernels, eqs. 4.21-4.26, 2-3x faster per step, with the steady state at
+    ``steady_tol``).
+
+    Returns
+    -------
+    int
+        -1: done.  -2: some :math:`F_t` is not positive definite; the caller reruns
+        :func:`_filter_loop` to the end, which uses a generalised inverse there.  t >= 0:
+        the observed block of :math:`H_t` could not be decorrelated in a diffuse step.
+    """
+    n, p = y.shape
+    m = a1.shape[0]
+    e1, e2 = np.empty((1, m)), np.empty((1, m, m))
+    e3, e4, e5 = np.empty((1, p)), np.empty((1, p, p)), np.empty((1, m, p))
+    a_end, P_end = np.empty(m), np.empty((m, m))
+    llf_t[:] = 0.0
+    n_d, err = _filter_loop(y, Z, d, H, T, c, R, Q, a1, P1, P1inf, tol, tol_diffuse, False,
+                            e1, e2, e1, e2, e3, e4, e5, e4, llf_t, np.empty(n, dtype=np.int64),
+                            e2, True, a_end, P_end)
+    if n_d < 0:
+        return err
+    if n_d < n:
+        bad = loglike_forward(
+            np.ascontiguousarray(y[n_d:]), _tail(Z, n_d), _tail(d, n_d), _tail(H, n_d),
+            _tail(T, n_d), _tail(c, n_d), _tail(R, n_d), _tail(Q, n_d), a_end, P_end, tol,
+            steady_tol, np.empty((0, m)), np.empty((0, m, m)), llf_t[n_d:])
+        if bad >= 0:
+            return -2
+    return -1
 
 
 def _loglike_t(sys: SystemArrays, y: np.ndarray, tol: float) -> np.ndarray:
-    """Per-step log-likelihood: the diffuse steps by :func:`_filter_loop`, then the proper
-    filter by the allocation-free loop of :func:`~pymc_dlm.numeric.adjoint.loglike_forward`
-    (the same kernels, 2-3x faster per step).  A step whose :math:`F_t` is not positive
-    definite sends the whole series back to :func:`_filter_loop`, which handles it with a
-    generalised inverse."""
-    out, n_d = _run(sys, y, False, tol, stop_proper=True)
-    llf_t = out["llf_t"]
-    n = y.shape[0]
-    if n_d < n:
-        m = sys.a1.shape[0]
-        rest = llf_t[n_d:]
-        bad = loglike_forward(
-            y[n_d:], _from(sys.Z, n_d), _from(sys.d, n_d), _from(sys.H, n_d), _from(sys.T, n_d),
-            _from(sys.c, n_d), _from(sys.R, n_d), _from(sys.Q, n_d), out["a_end"], out["P_end"],
-            tol, STEADY_TOL, np.empty((0, m)), np.empty((0, m, m)), rest,
-        )
-        if bad >= 0:  # singular F_t: the generalised-inverse path
-            llf_t = _run(sys, y, False, tol)[0]["llf_t"]
+    """Per-step log-likelihood (:func:`loglike_steps`, with its fall-backs)."""
+    llf_t = np.empty(y.shape[0])
+    status = loglike_steps(y, *sys, tol, TOL_DIFFUSE, STEADY_TOL, llf_t)
+    if status == -2:  # singular F_t: the generalised-inverse path
+        return _run(sys, y, False, tol)[0]["llf_t"]
+    if status >= 0:
+        _run(sys, y, False, tol)  # raises the decorrelation error
     return llf_t
 
 
@@ -280,7 +308,7 @@ def kalman_filter(model: StateSpaceModel, y: Any, *, tol: float = TOL) -> Filter
     (-633.46, 1)
     """
     y_arr, index = prepare_y(model, y)
-    return filter_arrays(system_arrays(model), y_arr, tol, index, model.state_names)
+    return filter_arrays(model_arrays(model), y_arr, tol, index, model.state_names)
 
 
 def filter_arrays(sys: SystemArrays, y_arr: np.ndarray, tol: float = TOL, index: Any = None,
@@ -332,4 +360,4 @@ def loglike(model: StateSpaceModel, y: Any, *, tol: float = TOL) -> float:
     -633.4646
     """
     y_arr, _ = prepare_y(model, y)
-    return float(_loglike_t(system_arrays(model), y_arr, tol).sum())
+    return float(_loglike_t(model_arrays(model), y_arr, tol).sum())

@@ -14,7 +14,7 @@ import numpy as np
 from numba import njit
 
 from ..spec.model import StateSpaceModel
-from .assemble import SystemArrays, system_arrays
+from .assemble import SystemArrays, model_arrays
 from .filter import TOL, TOL_DIFFUSE, kalman_filter
 from .kernels import observed_rows, univariate_obs, update_diffuse
 from .results import FilterResult, SmootherResult
@@ -357,7 +357,7 @@ def kalman_smoother(
         if y is None:
             raise ValueError("pass y or filter_result")
         filter_result = kalman_filter(model, y, tol=tol)
-    return smooth_arrays(system_arrays(model), filter_result)
+    return smooth_arrays(model_arrays(model), filter_result)
 
 
 def smooth_arrays(sys: SystemArrays, f: FilterResult) -> SmootherResult:
