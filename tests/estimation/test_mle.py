@@ -136,3 +136,31 @@ def test_flat_optimum_at_a_variance_boundary_is_reported_converged():
     assert lbfgs.converged and bfgs.converged
     assert lbfgs.log_likelihood == pytest.approx(bfgs.log_likelihood, abs=1e-7)
     assert np.exp(lbfgs.params[1]) < 1e-6  # the seasonal standard deviation at its boundary
+
+
+def test_compiled_functions_are_reused_only_for_the_same_computation():
+    """fit_mle keeps compiled functions by graph key: the same model structure on the same
+    data reuses one; other data or another constant in the model must not (each fit is
+    checked against the NumPy engine at its optimum)."""
+    from pymc_dlm.estimation import mle
+
+    y = dlm.datasets.load_nile()
+
+    def fn(scale):
+        return lambda p: dlm.LocalLevel(pt.exp(p[0]), scale * pt.exp(p[1]))
+
+    mle._FUNCTIONS.clear()
+    first = fit_mle(fn(1.0), y, [3.0, 4.0])
+    assert len(mle._FUNCTIONS) == 1
+    again = fit_mle(fn(1.0), y, [2.0, 5.0])
+    assert len(mle._FUNCTIONS) == 1  # reused
+    assert again.log_likelihood == pytest.approx(first.log_likelihood, abs=1e-6)
+    other_data = fit_mle(fn(1.0), y * 2.0, [3.0, 4.0])
+    other_const = fit_mle(fn(2.0), y, [3.0, 4.0])
+    assert len(mle._FUNCTIONS) == 3
+    for res, data in ((other_data, y * 2.0), (other_const, y)):
+        assert res.log_likelihood == pytest.approx(dlm.loglike(res.model, data), rel=1e-10)
+    # scaling y by 2 scales the variances by 4 and lowers the llf by n log 2
+    assert other_data.log_likelihood == pytest.approx(
+        first.log_likelihood - 99 * np.log(2.0), abs=1e-4)
+    assert other_const.log_likelihood == pytest.approx(first.log_likelihood, abs=1e-4)

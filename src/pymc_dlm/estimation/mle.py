@@ -19,6 +19,9 @@ import pytensor
 import pytensor.tensor as pt
 import scipy.linalg
 import scipy.optimize
+from pytensor.compile.sharedvalue import SharedVariable
+from pytensor.graph.basic import Constant
+from pytensor.graph.traversal import io_toposort
 from threadpoolctl import ThreadpoolController
 
 from .. import fused, symbolic
@@ -108,17 +111,19 @@ def _compile(model_fn: Callable[[Any], StateSpaceModel], y: Any, init: np.ndarra
     if not isinstance(spec, StateSpaceModel):
         raise TypeError(f"model_fn must return a StateSpaceModel; got {type(spec).__name__}")
     y_arr, _ = prepare_y(spec, y)
-    sys = symbolic.system_tensors(spec)
-    _check_parameters_used(psi, sys, init.size)
-    Z, T = (_numbers([psi], [x], init)[0] for x in (sys.Z, sys.T))
-    plan = symbolic.diffuse_plan(Z, T, np.diag(np.asarray(spec.diffuse, float)), ~np.isnan(y_arr))
-    ll = fused.loglike(sys, y_arr, plan)
-    fn = _compiled(psi, ll)
+    # our own graph: no creation tracebacks on its nodes (they cost a third of a small fit)
+    with pytensor.config.change_flags(traceback__limit=0):
+        sys = symbolic.system_tensors(spec)
+        _check_parameters_used(psi, sys, init.size)
+        Z, T = (_numbers([psi], [x], init)[0] for x in (sys.Z, sys.T))
+        plan = symbolic.diffuse_plan(Z, T, np.diag(np.asarray(spec.diffuse, float)),
+                                     ~np.isnan(y_arr))
+        ll = fused.loglike(sys, y_arr, plan)
+        fn = _compiled(psi, ll)
     found = symbolic.leaves(spec)
     return spec, y_arr, plan, fn, found, lambda x: _numbers([psi], found, x)
 
 
-_PY = None
 _GRAD_TOL = 1e-5  # relative gradient size accepted as stationary when the optimiser gives up
 _CONTROLLER: list = []
 
@@ -129,34 +134,70 @@ def _blas_one_thread() -> Any:
     if not _CONTROLLER:
         _CONTROLLER.append(ThreadpoolController())
     return _CONTROLLER[0].limit(limits=1, user_api="blas")
-_FUNCTIONS: list = []  # (psi, ll, compiled function), newest last
+_FUNCTIONS: dict = {}  # graph key -> compiled function, newest last
+
+
+def _graph_key(psi: Any, ll: Any) -> Any:
+    """A hashable description of the graph from ``psi`` to ``ll``: each node's Op (equal
+    Ops compare equal by their properties), where its inputs come from, and the type and
+    bytes of every constant.  Equal keys mean the same computation; ``None`` when the graph
+    reads an input other than psi (a shared variable), which is not memoised."""
+    ids: dict = {psi: ("psi",)}
+    parts = []
+    for i, node in enumerate(io_toposort([psi], [ll])):
+        ins = []
+        for x in node.inputs:
+            if x in ids:
+                ins.append(ids[x])
+            elif isinstance(x, Constant):
+                data = np.asarray(x.data)
+                ins.append(("const", x.type, data.dtype.str, data.shape, data.tobytes()))
+            else:
+                return None
+        parts.append((node.op, tuple(ins)))
+        for j, out in enumerate(node.outputs):
+            ids[out] = ("node", i, j)
+    return tuple(parts), ids.get(ll)
 
 
 def _compiled(psi: Any, ll: Any) -> Any:
     """The compiled log-likelihood and gradient; reused when an earlier fit built the same
-    graph (same model structure, data and constants: ``equal_computations``), so repeated fits
+    graph (same model structure, data and constants: :func:`_graph_key`), so repeated fits
     skip PyTensor's graph rewriting, the bulk of a small fit's time."""
-    from pytensor.graph.basic import equal_computations
-
-    for old_psi, old_ll, fn in reversed(_FUNCTIONS):
-        if equal_computations([ll], [old_ll], in_xs=[psi], in_ys=[old_psi]):
-            return fn
+    try:
+        key = _graph_key(psi, ll)
+        hash(key)
+    except TypeError:  # an Op without hashable properties: compile afresh
+        key = None
+    if key is not None and key in _FUNCTIONS:
+        return _FUNCTIONS[key]
     fn = pytensor.function([psi], [ll, pt.grad(ll, psi)], on_unused_input="ignore")
-    _FUNCTIONS.append((psi, ll, fn))
-    del _FUNCTIONS[:-8]
+    if key is not None:
+        _FUNCTIONS[key] = fn
+        while len(_FUNCTIONS) > 8:
+            del _FUNCTIONS[next(iter(_FUNCTIONS))]
     return fn
 
 
 def _numbers(inputs: list, outputs: list, value: np.ndarray) -> list:
-    """Values of a few small expressions at ``value``: constants are read off, the rest is
-    evaluated by PyTensor's Python linker without graph rewrites (no compilation)."""
-    global _PY
-    if all(isinstance(x, pytensor.graph.basic.Constant) for x in outputs):
-        return [x.data for x in outputs]
-    if _PY is None:
-        _PY = pytensor.compile.mode.Mode(linker="py", optimizer=None)
-    f = pytensor.function(inputs, outputs, mode=_PY, on_unused_input="ignore")
-    return f(value)
+    """Values of a few small expressions at ``value``: each node's ``perform`` in
+    topological order (PyTensor's Python implementation, no compilation, no rewrites)."""
+    env: dict = dict(zip(inputs, [np.asarray(value, dtype=np.float64)], strict=False))
+    for node in io_toposort(inputs, outputs):
+        args = [env[x] if x in env else _root_value(x) for x in node.inputs]
+        storage = [[None] for _ in node.outputs]
+        node.op.perform(node, args, storage)
+        env.update(zip(node.outputs, (cell[0] for cell in storage), strict=True))
+    return [env[x] if x in env else _root_value(x) for x in outputs]
+
+
+def _root_value(x: Any) -> Any:
+    if isinstance(x, Constant):
+        return x.data
+    if isinstance(x, SharedVariable):
+        return x.get_value(borrow=True)
+    raise ValueError(f"model_fn's model depends on {x}, which is neither its parameter "
+                     "vector nor a constant")
 
 
 def _check_parameters_used(psi: Any, sys: Any, k: int) -> None:
