@@ -17,7 +17,7 @@ demo: $(STAMP)
 	MPLBACKEND=Agg $(PY) -m pymc_dlm demo --out demo_output
 
 test: $(STAMP)
-	MPLBACKEND=Agg $(PY) -m pytest -q
+	MPLBACKEND=Agg $(PY) -m pytest -q -n 2 --dist loadfile
 
 bench: $(STAMP)
 	$(PY) benchmarks/bench_filter.py
