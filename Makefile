@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test bench bench-pymc clean
+.PHONY: demo test bench bench-pymc bench-estimation bench-many clean
 
 $(STAMP): pyproject.toml
 	@set -e; base="$$(scripts/find-python)"; echo "using $$base"; \
@@ -22,12 +22,24 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(PY) benchmarks/bench_filter.py
 
-# pymc-extras pins its own PyMC, so it gets an environment of its own (.venv-bench)
-bench-pymc:
+# The competitors live in an environment of their own (.venv-bench): pymc-extras pins its own
+# PyMC, and none of them is a dependency of pymc-dlm.
+BENCH_PY    := .venv-bench/bin/python
+BENCH_STAMP := .venv-bench/.installed
+$(BENCH_STAMP): pyproject.toml
 	@set -e; base="$$(scripts/find-python)"; \
-	if [ ! -x .venv-bench/bin/python ]; then "$$base" -m venv .venv-bench; fi; \
-	.venv-bench/bin/python -m pip install --quiet -e . pymc-extras
-	.venv-bench/bin/python benchmarks/bench_pymc.py
+	if [ ! -x $(BENCH_PY) ]; then "$$base" -m venv .venv-bench; fi; \
+	$(BENCH_PY) -m pip install --quiet -e ".[test]" pymc-extras dynaris pykalman simdkalman
+	@touch $(BENCH_STAMP)
+
+bench-pymc: $(BENCH_STAMP)
+	$(BENCH_PY) benchmarks/bench_pymc.py
+
+bench-estimation: $(BENCH_STAMP)
+	$(BENCH_PY) benchmarks/bench_estimation.py
+
+bench-many: $(BENCH_STAMP)
+	$(BENCH_PY) benchmarks/bench_many.py
 
 clean:
 	rm -rf $(VENV) .venv-bench demo_output .pytest_cache

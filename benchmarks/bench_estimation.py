@@ -1,7 +1,7 @@
 """Estimation speed: fit_mle and fit_em against statsmodels, dynaris and pykalman, in one run.
 
 Prints median wall times and ratios other / ours (> 1: we are faster).  Libraries that are
-not installed are reported as such (`make bench-estimation` installs them in .venv-bench).
+not installed are reported as such (`make bench-estimation` installs them in .venv-bench and runs this).
 BLAS is held to one thread.  Warm caches: each fit is timed after one untimed call.
 
     python benchmarks/bench_estimation.py            # full table

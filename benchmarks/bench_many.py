@@ -6,6 +6,7 @@ log-likelihood + gradient shared by every fit, in this process).  Against: a sta
 (batched NumPy filter; log-likelihoods only, it has no MLE).  Medians of a few repeats after a
 warm-up; BLAS held to one thread.  Also the peak memory of ``loglike_many`` on 10,000 x 200.
 
+    make bench-many                            # .venv-bench with statsmodels and simdkalman
     python benchmarks/bench_many.py            # B = 1000
     python benchmarks/bench_many.py --quick    # B = 200, fewer repeats
 """
