@@ -166,6 +166,120 @@ def _run(y, Z, d, H, T, c, R, Q, a1, P1, P1inf, rows, flags, tol, tape_a, tape_P
 
 
 @njit(cache=True)
+def _run_scalar(y, Z, d, H, T, c, R, Q, a, Ps, Pi, rows, flags, tol, tape,
+                tape_v):  # pragma: no cover - compiled
+    """:func:`_run` for one state, one series and one disturbance, on scalars (the same
+    operations in the same order).  With a ``tape`` of shape (nd, 2, 3) the state
+    (a, P_*, P_inf) before the row (slot 0) and before the prediction (slot 1) of each step
+    is stored, and v in ``tape_v`` (nd, 1)."""
+    nd = rows.shape[0]
+    store = tape.shape[0] > 0
+    ll = np.zeros(nd)
+    for t in range(nd):
+        if store:
+            tape[t, 0, 0], tape[t, 0, 1], tape[t, 0, 2] = a, Ps, Pi
+        if rows[t, 0] >= 0:
+            z = _at(Z, t)[0, 0]
+            v = y[t, 0] - _at(d, t)[0] - z * a
+            if store:
+                tape_v[t, 0] = v
+            Ms = Ps * z
+            fs = z * Ms + _at(H, t)[0, 0]
+            if flags[t, 0] != 0:
+                Mi = Pi * z
+                fi = z * Mi
+                a = a + Mi * (v / fi)
+                Ps = Ps - (Ms * Mi + Mi * Ms) / fi + (Mi * Mi) * (fs / fi**2)
+                Pi = Pi - (Mi * Mi) / fi
+                ll[t] += -0.5 * (LOG2PI + np.log(fi))
+            elif fs > tol:
+                a = a + Ms * (v / fs)
+                Ps = Ps - (Ms * Ms) / fs
+                ll[t] += -0.5 * (LOG2PI + np.log(fs) + v * v / fs)
+        if store:
+            tape[t, 1, 0], tape[t, 1, 1], tape[t, 1, 2] = a, Ps, Pi
+        tt, rr, qq = _at(T, t)[0, 0], _at(R, t)[0, 0], _at(Q, t)[0, 0]
+        a = tt * a + _at(c, t)[0]
+        Ps = (tt * Ps) * tt + (rr * qq) * rr
+        Pi = (tt * Pi) * tt
+    return ll, a, Ps
+
+
+@njit(cache=True)
+def _backward_scalar(y, Z, d, H, T, c, R, Q, a1, P1, P1inf, rows, flags, tol,
+                     llbar, abar_end, Pbar_end):  # pragma: no cover - compiled
+    """:func:`diffuse_backward` for m = p = r = 1: :func:`_row_backward` and the prediction's
+    adjoint written out on scalars."""
+    nd = rows.shape[0]
+    tape, tape_v = np.zeros((nd, 2, 3)), np.zeros((nd, 1))
+    _run_scalar(y, Z, d, H, T, c, R, Q, a1[0], P1[0, 0], P1inf[0, 0], rows, flags, tol, tape,
+                tape_v)
+    gZ, gd, gH = np.zeros_like(Z), np.zeros_like(d), np.zeros_like(H)
+    gT, gc, gR, gQ = np.zeros_like(T), np.zeros_like(c), np.zeros_like(R), np.zeros_like(Q)
+    abar = abar_end[0]
+    Gs = Pbar_end[0, 0]
+    Gi = 0.0
+    for t in range(nd - 1, -1, -1):
+        tt = t if T.shape[0] > 1 else 0
+        tr = t if R.shape[0] > 1 else 0
+        tq = t if Q.shape[0] > 1 else 0
+        Tt, Rt, Qt = T[tt, 0, 0], R[tr, 0, 0], Q[tq, 0, 0]
+        af, Psf, Pif = tape[t, 1, 0], tape[t, 1, 1], tape[t, 1, 2]
+        GT = Gs * Tt
+        GiT = Gi * Tt
+        gT[tt, 0, 0] += abar * af + GT * Psf + Gs * (Tt * Psf) + GiT * Pif + Gi * (Tt * Pif)
+        gc[t if c.shape[0] > 1 else 0, 0] += abar
+        gR[tr, 0, 0] += ((Gs + Gs) * Rt) * Qt
+        gQ[tq, 0, 0] += Rt * (Gs * Rt)
+        abar = Tt * abar
+        Gs = Tt * GT
+        Gi = Tt * GiT
+        if rows[t, 0] < 0:
+            continue
+        tz = t if Z.shape[0] > 1 else 0
+        th = t if H.shape[0] > 1 else 0
+        a, Ps, Pi, v = tape[t, 0, 0], tape[t, 0, 1], tape[t, 0, 2], tape_v[t, 0]
+        z = Z[tz, 0, 0]
+        h = H[th, 0, 0]
+        Ms = Ps * z
+        fs = z * Ms + h
+        lbar = llbar[t]
+        S = Gs + Gs
+        if flags[t, 0] != 0:
+            Mi = Pi * z
+            fi = z * Mi
+            Si = Gi + Gi
+            aM = abar * Mi
+            vbar = aM / fi
+            SMi = S * Mi
+            MiGMi = Mi * (Gs * Mi)
+            fsbar = MiGMi / fi**2
+            fibar = (Ms * SMi) / fi**2 - 2.0 * MiGMi * fs / fi**3 \
+                + (Mi * (Gi * Mi)) / fi**2 - aM * v / fi**2 - 0.5 * lbar / fi
+            Msbar = -SMi / fi + z * fsbar
+            Mibar = abar * (v / fi) - (S * Ms) / fi + SMi * (fs / fi**2) - (Si * Mi) / fi \
+                + z * fibar
+            Gi = Gi + Mibar * z
+            zbar = Mi * fibar + Pi * Mibar
+        elif fs > tol:
+            aM = abar * Ms
+            vbar = aM / fs - lbar * v / fs
+            fsbar = -aM * v / fs**2 + (Ms * (Gs * Ms)) / fs**2 \
+                - 0.5 * lbar * (1.0 / fs - v * v / fs**2)
+            Msbar = abar * (v / fs) - (S * Ms) / fs + z * fsbar
+            zbar = 0.0
+        else:
+            continue  # skipped in the forward pass
+        Gs = Gs + Msbar * z
+        zbar = zbar + (Ms * fsbar + Ps * Msbar - a * vbar)
+        abar = abar - z * vbar
+        gZ[tz, 0, 0] += zbar
+        gH[th, 0, 0] += fsbar
+        gd[t if d.shape[0] > 1 else 0, 0] -= vbar
+    return gZ, gd, gH, gT, gc, gR, gQ, np.full(1, abar), np.full((1, 1), Gs)
+
+
+@njit(cache=True)
 def diffuse_forward(y, Z, d, H, T, c, R, Q, a1, P1, P1inf, rows, flags, tol):  # pragma: no cover
     r"""The planned diffuse steps.
 
@@ -173,6 +287,11 @@ def diffuse_forward(y, Z, d, H, T, c, R, Q, a1, P1, P1inf, rows, flags, tol):  #
     :math:`a_{d+1}, P_{*,d+1}`.  ``y`` holds the first nd rows (NaN only where not planned).
     """
     m = a1.shape[0]
+    if m == 1 and Z.shape[1] == 1 and R.shape[2] == 1:
+        tape = np.empty((0, 2, 3))
+        ll, a, P = _run_scalar(y, Z, d, H, T, c, R, Q, a1[0], P1[0, 0], P1inf[0, 0], rows,
+                               flags, tol, tape, np.empty((0, 1)))
+        return ll, np.full(1, a), np.full((1, 1), P)
     e1, e2 = np.zeros((1, 1, m)), np.zeros((1, 1, m, m))
     return _run(y, Z, d, H, T, c, R, Q, a1, P1, P1inf, rows, flags, tol, e1, e2, e2,
                 np.zeros((1, 1)), False)
@@ -242,6 +361,9 @@ def diffuse_backward(y, Z, d, H, T, c, R, Q, a1, P1, P1inf, rows, flags, tol,
     """
     nd, np_ = rows.shape
     m = a1.shape[0]
+    if m == 1 and np_ == 1 and R.shape[2] == 1:
+        return _backward_scalar(y, Z, d, H, T, c, R, Q, a1, P1, P1inf, rows, flags, tol, llbar,
+                                abar_end, Pbar_end)
     tape_a = np.zeros((nd, np_ + 1, m))
     tape_Ps = np.zeros((nd, np_ + 1, m, m))
     tape_Pi = np.zeros((nd, np_ + 1, m, m))
