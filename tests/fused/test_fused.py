@@ -325,3 +325,23 @@ def test_one_state_diffuse_steps_equal_the_general_steps_and_finite_differences(
 
     verify_grad(total, [vals[k] for k in list(vals)[1:]], rng=rng, abs_tol=1e-6, rel_tol=1e-6,
                 eps=1e-7)
+
+
+def test_strided_views_as_inputs_give_the_same_numbers():
+    """The numba wrappers pass arrays to the kernels by address: a strided view (here Z as a
+    transpose, T as every other slice) must be made contiguous first, contiguous ones are not
+    copied."""
+    rng = np.random.default_rng(4)
+    v = _system(rng)
+    Zt = pt.dtensor3("Zt")  # (n, m, p): Z is its transpose, a strided view inside the graph
+    Tb = pt.dtensor3("Tb")  # (2, m, m): T is Tb[::2]
+    args = [Zt.transpose(0, 2, 1) if k == "Z" else Tb[::2] if k == "T" else v[k] for k in v]
+    ll = KalmanLoglike(TOL)(*args)[0].sum()
+    fn = pytensor.function([Zt, Tb], [ll, *pt.grad(ll, [Zt, Tb])], mode="NUMBA")
+    Tb_val = np.concatenate([v["T"], np.full_like(v["T"], 9.0)])
+    got = fn(np.ascontiguousarray(v["Z"].transpose(0, 2, 1)), Tb_val)
+    ll_ref, g = dlm.numeric.adjoint.loglike_and_grad(*v.values(), TOL)
+    np.testing.assert_allclose(got[0], ll_ref.sum(), rtol=1e-13)
+    np.testing.assert_allclose(got[1], g["Z"].transpose(0, 2, 1), rtol=1e-12)
+    np.testing.assert_allclose(got[2][0], g["T"][0], rtol=1e-12)
+    np.testing.assert_array_equal(got[2][1], 0.0)

@@ -131,16 +131,17 @@ class DiffuseStepsGrad(Op):
 def _numba_diffuse_steps(op, node=None, **kwargs):
     tol = op.tol
     ext, k = native.register("diffuse", KERNEL_VERSION), native.K_DFWD
-    put = native.put
+    put, cc = native.put, native.contiguous
 
     @numba_njit
     def diffuse_steps(y, Z, d, H, T, c, R, Q, a1, P1, P1inf, rows, flags):
         nd, m = rows.shape[0], a1.shape[0]
         ll, a, P = np.empty(nd), np.empty(m), np.empty((m, m))
-        # C-contiguous copies, passed by address to the compiled kernel (fused/native.py)
-        y, Z, d, H, T, c = y.copy(), Z.copy(), d.copy(), H.copy(), T.copy(), c.copy()
-        R, Q, a1, P1, P1inf = R.copy(), Q.copy(), a1.copy(), P1.copy(), P1inf.copy()
-        rows, flags, tl = rows.copy(), flags.copy(), np.full(1, tol)
+        # C-contiguous arrays (copies of strided views only), passed by address to the
+        # compiled kernel (fused/native.py)
+        y, Z, d, H, T, c = cc(y), cc(Z), cc(d), cc(H), cc(T), cc(c)
+        R, Q, a1, P1, P1inf = cc(R), cc(Q), cc(a1), cc(P1), cc(P1inf)
+        rows, flags, tl = cc(rows), cc(flags), np.full(1, tol)
         f = native.frame(k)
         put(f, k, 0, y); put(f, k, 1, Z); put(f, k, 2, d); put(f, k, 3, H); put(f, k, 4, T)
         put(f, k, 5, c); put(f, k, 6, R); put(f, k, 7, Q); put(f, k, 8, a1); put(f, k, 9, P1)
@@ -157,14 +158,14 @@ def _numba_diffuse_steps(op, node=None, **kwargs):
 def _numba_diffuse_steps_grad(op, node=None, **kwargs):
     tol = op.tol
     ext, k = native.register("diffuse_grad", KERNEL_VERSION), native.K_DBWD
-    put = native.put
+    put, cc = native.put, native.contiguous
 
     @numba_njit
     def diffuse_steps_grad(y, Z, d, H, T, c, R, Q, a1, P1, P1inf, rows, flags, llbar, abar, Pbar):
-        y, Z, d, H, T, c = y.copy(), Z.copy(), d.copy(), H.copy(), T.copy(), c.copy()
-        R, Q, a1, P1, P1inf = R.copy(), Q.copy(), a1.copy(), P1.copy(), P1inf.copy()
-        rows, flags, tl = rows.copy(), flags.copy(), np.full(1, tol)
-        llbar, abar, Pbar = llbar.copy(), abar.copy(), Pbar.copy()
+        y, Z, d, H, T, c = cc(y), cc(Z), cc(d), cc(H), cc(T), cc(c)
+        R, Q, a1, P1, P1inf = cc(R), cc(Q), cc(a1), cc(P1), cc(P1inf)
+        rows, flags, tl = cc(rows), cc(flags), np.full(1, tol)
+        llbar, abar, Pbar = cc(llbar), cc(abar), cc(Pbar)
         gZ, gd, gH, gT = np.empty(Z.shape), np.empty(d.shape), np.empty(H.shape), np.empty(T.shape)
         gc, gR, gQ = np.empty(c.shape), np.empty(R.shape), np.empty(Q.shape)
         ga1, gP1 = np.empty(a1.shape), np.empty(P1.shape)

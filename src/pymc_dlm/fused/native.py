@@ -29,7 +29,7 @@ from numba.extending import intrinsic
 from ..numeric.adjoint import filter_moments, gradients
 from ..numeric.adjoint_diffuse import diffuse_backward, diffuse_forward
 
-__all__ = ["address", "frame", "keep", "put", "register"]
+__all__ = ["address", "contiguous", "frame", "keep", "put", "register"]
 
 SIG = types.void(types.CPointer(types.int64))
 
@@ -161,6 +161,13 @@ def register(kind: str, version: int) -> types.ExternalFunction:
         _compiled[name] = cb = cfunc(SIG, cache=True)(_CALLBACKS[kind])
         llvm.add_symbol(name, cb.address)
     return types.ExternalFunction(name, SIG)
+
+
+@njit(cache=True)
+def contiguous(x):  # pragma: no cover - compiled
+    """x itself when it is C-contiguous, else a C-contiguous copy (the callbacks read arrays
+    by address; none of them writes to its inputs, so a contiguous input needs no copy)."""
+    return np.ascontiguousarray(x)
 
 
 @njit(cache=True)

@@ -35,9 +35,13 @@ __all__ = ["KERNEL_VERSION", "KalmanLoglike", "KalmanLoglikeGrad"]
 
 #: Salt of PyTensor's on-disk cache key for the Ops' numba code: PyTensor keys that cache by
 #: the Op's class and props only, and would otherwise reuse machine code compiled from an
-#: older version of the kernels.
+#: older version of the kernels or of the Ops' numba wrappers (this file, diffuse.py,
+#: native.py).
 KERNEL_VERSION = int(hashlib.sha256(b"".join(
-    Path(m.__file__).read_bytes() for m in (kernels, adjoint, adjoint_diffuse)
+    Path(f).read_bytes() for f in (
+        *(m.__file__ for m in (kernels, adjoint, adjoint_diffuse, native)),
+        __file__, Path(__file__).with_name("diffuse.py"),
+    )
 )).hexdigest()[:15], 16)
 
 NAMES = ("y", "Z", "d", "H", "T", "c", "R", "Q", "a1", "P1")
@@ -145,15 +149,16 @@ class KalmanLoglikeGrad(Op):
 def _numba_kalman_loglike(op, node=None, **kwargs):
     tol = op.tol
     ext, k = native.register("filter", KERNEL_VERSION), native.K_FILTER
-    put = native.put
+    put, cc = native.put, native.contiguous
 
     @numba_njit
     def kalman_loglike(y, Z, d, H, T, c, R, Q, a1, P1):
         n, m = y.shape[0], a1.shape[0]
         ll, a, P = np.empty(n), np.empty((n, m)), np.empty((n, m, m))
-        # C-contiguous copies, passed by address to the compiled kernel (fused/native.py)
-        y, Z, d, H, T, c = y.copy(), Z.copy(), d.copy(), H.copy(), T.copy(), c.copy()
-        R, Q, a1, P1, tl = R.copy(), Q.copy(), a1.copy(), P1.copy(), np.full(1, tol)
+        # C-contiguous arrays (copies of strided views only), passed by address to the
+        # compiled kernel (fused/native.py)
+        y, Z, d, H, T, c = cc(y), cc(Z), cc(d), cc(H), cc(T), cc(c)
+        R, Q, a1, P1, tl = cc(R), cc(Q), cc(a1), cc(P1), np.full(1, tol)
         f = native.frame(k)
         put(f, k, 0, y); put(f, k, 1, Z); put(f, k, 2, d); put(f, k, 3, H); put(f, k, 4, T)
         put(f, k, 5, c); put(f, k, 6, R); put(f, k, 7, Q); put(f, k, 8, a1); put(f, k, 9, P1)
@@ -169,13 +174,13 @@ def _numba_kalman_loglike(op, node=None, **kwargs):
 def _numba_kalman_loglike_grad(op, node=None, **kwargs):
     tol = op.tol
     ext, k = native.register("grad", KERNEL_VERSION), native.K_GRAD
-    put = native.put
+    put, cc = native.put, native.contiguous
 
     @numba_njit
     def kalman_loglike_grad(y, Z, d, H, T, c, R, Q, a1, P1, llf_t, a_pred, P_pred, llbar):
-        y, Z, d, H, T, c = y.copy(), Z.copy(), d.copy(), H.copy(), T.copy(), c.copy()
-        R, Q, a1, P1, tl = R.copy(), Q.copy(), a1.copy(), P1.copy(), np.full(1, tol)
-        llf_t, a_pred, P_pred, llbar = llf_t.copy(), a_pred.copy(), P_pred.copy(), llbar.copy()
+        y, Z, d, H, T, c = cc(y), cc(Z), cc(d), cc(H), cc(T), cc(c)
+        R, Q, a1, P1, tl = cc(R), cc(Q), cc(a1), cc(P1), np.full(1, tol)
+        llf_t, a_pred, P_pred, llbar = cc(llf_t), cc(a_pred), cc(P_pred), cc(llbar)
         gy, gZ, gd, gH = np.empty(y.shape), np.empty(Z.shape), np.empty(d.shape), np.empty(H.shape)
         gT, gc, gR, gQ = np.empty(T.shape), np.empty(c.shape), np.empty(R.shape), np.empty(Q.shape)
         ga1, gP1 = np.empty(a1.shape), np.empty(P1.shape)
