@@ -150,7 +150,7 @@ def worker(lib: str, which: str, repeats: int, nuts: int) -> dict:
         out["build"] = time.perf_counter() - t0
         if nuts:
             t0 = time.perf_counter()
-            idata = pm.sample(draws=nuts, tune=nuts, chains=2, cores=1, random_seed=1,
+            idata = pm.sample(draws=nuts, tune=nuts, chains=2, cores=1, random_seed=1, model=model,
                               progressbar=False, compute_convergence_checks=False)
             out["nuts_wall"] = time.perf_counter() - t0
             import arviz as az
@@ -193,6 +193,7 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--no-nuts", action="store_true")
+    ap.add_argument("--nuts-only", action="store_true", help="only the pm.sample comparison")
     ap.add_argument("--libs", nargs="+", default=list(LIBS), choices=LIBS,
                     help="libraries to measure (default: all)")
     ap.add_argument("--worker", nargs=4, metavar=("LIB", "MODEL", "REPEATS", "NUTS"))
@@ -207,7 +208,7 @@ def main(argv=None) -> int:
     repeats = 5 if args.quick else 15
     rows = {}
     with tempfile.TemporaryDirectory() as tmp:
-        for lib in args.libs:
+        for lib in [] if args.nuts_only else args.libs:
             cache = f"{tmp}/{lib}"
             for which in MODELS:
                 cold = run_worker(lib, which, cache, repeats)
@@ -229,7 +230,7 @@ def main(argv=None) -> int:
     print(head)
     print("-" * len(head))
     libs = args.libs
-    for which, label in MODELS.items():
+    for which, label in MODELS.items() if rows else ():
         for lib in libs:
             c, w, e = rows[lib, which]
             ratio = (f"{rows['pymc-extras', which][2] / e:10.1f}x"

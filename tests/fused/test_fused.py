@@ -121,7 +121,8 @@ def test_op_gradient_on_each_matrix(which):
     verify_grad(total, [x0], rng=rng, abs_tol=1e-6, rel_tol=1e-6, eps=1e-7)
 
 
-@pytest.mark.parametrize("size", [dict(p=2, m=3, r=2), dict(p=1, m=1, r=1)], ids=["general", "scalar"])
+@pytest.mark.parametrize("size", [dict(p=2, m=3, r=2), dict(p=1, m=1, r=1)],
+                         ids=["general", "scalar"])
 def test_op_matches_numpy_filter_from_a_proper_start(size):
     rng = np.random.default_rng(3)
     v = _system(rng, **size)
@@ -299,8 +300,9 @@ def test_one_state_diffuse_steps_equal_the_general_steps_and_finite_differences(
     rng = np.random.default_rng(2)
     n = 3
     vals = dict(y=np.array([[0.4], [np.nan], [1.3]]), Z=np.array([0.0, 0.8, 1.2])[:, None, None],
-                d=np.array([[0.3]]), H=np.array([[[0.7]]]), T=np.array([0.9, 1.1, 0.8])[:, None, None],
-                c=np.array([[0.2]]), R=np.array([[[1.3]]]), Q=np.array([0.5, 0.6, 0.4])[:, None, None],
+                d=np.array([[0.3]]), H=np.array([[[0.7]]]),
+                T=np.array([0.9, 1.1, 0.8])[:, None, None], c=np.array([[0.2]]),
+                R=np.array([[[1.3]]]), Q=np.array([0.5, 0.6, 0.4])[:, None, None],
                 a1=np.array([0.1]), P1=np.array([[0.0]]))
     P1inf = np.eye(1)
     plan = diffuse_plan(vals["Z"], vals["T"], P1inf, ~np.isnan(vals["y"]))
@@ -345,3 +347,35 @@ def test_strided_views_as_inputs_give_the_same_numbers():
     np.testing.assert_allclose(got[1], g["Z"].transpose(0, 2, 1), rtol=1e-12)
     np.testing.assert_allclose(got[2][0], g["T"][0], rtol=1e-12)
     np.testing.assert_array_equal(got[2][1], 0.0)
+
+
+def test_the_gradient_of_a_constant_T_is_not_computed():
+    """A model whose T depends on constants only gets KalmanLoglikeGrad(grad_T=False): the
+    other gradients are those of the full adjoint pass, T's is zero (nobody can ask for it)."""
+    from pymc_dlm.fused import KalmanLoglikeGrad
+    from pymc_dlm.numeric.adjoint import filter_moments, gradients
+
+    rng = np.random.default_rng(8)
+    v = _system(rng)
+    args = [np.ascontiguousarray(x) for x in v.values()]
+    moments = filter_moments(*args, TOL)
+    full = gradients(*args, *moments, np.ones(len(v["y"])), TOL, True)
+    part = gradients(*args, *moments, np.ones(len(v["y"])), TOL, False)
+    for k, (a, b) in enumerate(zip(full, part, strict=True)):
+        if k == 4:
+            assert np.abs(a).max() > 0
+            np.testing.assert_array_equal(b, 0.0)
+        else:
+            np.testing.assert_array_equal(a, b)
+    Q = pt.dtensor3("Q")
+    for T, want in ((v["T"], False), (pt.as_tensor_variable(v["T"]) * 1.0, False),
+                    (pt.dtensor3("T"), True)):
+        ins = [Q] + ([T] if want else [])
+        ll = KalmanLoglike(TOL)(*[T if k == "T" else Q if k == "Q" else v[k] for k in v])[0].sum()
+        fn = pytensor.function(ins, pt.grad(ll, ins), mode="NUMBA")
+        ops = [n.op for n in fn.maker.fgraph.apply_nodes if isinstance(n.op, KalmanLoglikeGrad)]
+        assert [op.grad_T for op in ops] == [want]
+        got = fn(*[v["Q"]] + ([v["T"]] if want else []))
+        np.testing.assert_allclose(got[0], full[7], rtol=1e-12)
+        if want:
+            np.testing.assert_allclose(got[1], full[4], rtol=1e-12)

@@ -21,9 +21,10 @@ from pathlib import Path
 
 import numpy as np
 import pytensor.tensor as pt
-from pytensor.graph.basic import Apply
+from pytensor.graph.basic import Apply, Constant
 from pytensor.graph.null_type import NullType
 from pytensor.graph.op import Op
+from pytensor.graph.traversal import graph_inputs
 from pytensor.gradient import DisconnectedType
 from pytensor.link.numba.dispatch.basic import numba_njit, register_funcify_default_op_cache_key
 
@@ -56,6 +57,12 @@ def _inputs(args) -> list:
             raise ValueError(f"KalmanLoglike: {name} must have {NDIM[name]} dimensions; got {x.ndim}")
         out.append(pt.cast(x, "float64"))
     return out
+
+
+def _constant(x) -> bool:
+    """Whether x depends on constants only (then nothing can ask for a gradient with respect to
+    it: the structural T of a model, e.g.)."""
+    return all(isinstance(v, Constant) for v in graph_inputs([x]))
 
 
 def _canonical(*arrays):
@@ -111,7 +118,8 @@ class KalmanLoglike(Op):
                         for _ in inputs]
         if isinstance(g_ll.type, DisconnectedType):
             return [pt.zeros_like(x) for x in inputs]
-        return KalmanLoglikeGrad(self.tol)(*inputs, *outputs, g_ll)
+        grad_T = not _constant(inputs[4])
+        return KalmanLoglikeGrad(self.tol, grad_T=grad_T)(*inputs, *outputs, g_ll)
 
     def connection_pattern(self, node):
         return [[True, True, True] for _ in node.inputs]
@@ -122,13 +130,16 @@ class KalmanLoglikeGrad(Op):
 
     Inputs: the ten inputs of :class:`KalmanLoglike`, its three outputs, and the weights
     :math:`\\bar\\ell` (n,).  Outputs: one gradient per input, of that input's shape (zero
-    when some :math:`F_t` was not positive definite).
+    when some :math:`F_t` was not positive definite).  With ``grad_T=False`` the gradient of T
+    is not computed (zero): :meth:`KalmanLoglike.pullback` asks for that when T depends on
+    constants only, which saves the one :math:`O(m^3)` term per step of the adjoint pass.
     """
 
-    __props__ = ("tol",)
+    __props__ = ("tol", "grad_T")
 
-    def __init__(self, tol: float):
+    def __init__(self, tol: float, grad_T: bool = True):
         self.tol = float(tol)
+        self.grad_T = bool(grad_T)
 
     def make_node(self, *args) -> Apply:
         inputs = _inputs(args[:10])
@@ -137,7 +148,8 @@ class KalmanLoglikeGrad(Op):
         return Apply(self, inputs + extra, outputs)
 
     def perform(self, node, inputs, output_storage) -> None:
-        for store, value in zip(output_storage, gradients(*_canonical(*inputs), self.tol),
+        for store, value in zip(output_storage,
+                                gradients(*_canonical(*inputs), self.tol, self.grad_T),
                                 strict=True):
             store[0] = value
 
@@ -172,7 +184,7 @@ def _numba_kalman_loglike(op, node=None, **kwargs):
 
 @register_funcify_default_op_cache_key(KalmanLoglikeGrad)
 def _numba_kalman_loglike_grad(op, node=None, **kwargs):
-    tol = op.tol
+    tol, grad_T = op.tol, float(op.grad_T)
     ext, k = native.register("grad", KERNEL_VERSION), native.K_GRAD
     put, cc = native.put, native.contiguous
 
@@ -191,8 +203,10 @@ def _numba_kalman_loglike_grad(op, node=None, **kwargs):
         put(f, k, 14, tl); put(f, k, 15, gy); put(f, k, 16, gZ); put(f, k, 17, gd)
         put(f, k, 18, gH); put(f, k, 19, gT); put(f, k, 20, gc); put(f, k, 21, gR)
         put(f, k, 22, gQ); put(f, k, 23, ga1); put(f, k, 24, gP1)
+        gt = np.full(1, grad_T)
+        put(f, k, 25, gt)
         ext(native.address(f))
-        native.keep(y, Z, d, H, T, c, R, Q, a1, P1, llf_t, a_pred, P_pred, llbar, tl, f)
+        native.keep(y, Z, d, H, T, c, R, Q, a1, P1, llf_t, a_pred, P_pred, llbar, tl, gt, f)
         return gy, gZ, gd, gH, gT, gc, gR, gQ, ga1, gP1
 
     return kalman_loglike_grad, KERNEL_VERSION

@@ -332,12 +332,14 @@ def _backward_scalar(y, Z, d, H, T, c, R, Q, a_pred, P_pred, llbar,
 
 @njit(cache=True)
 def loglike_backward(y, Z, d, H, T, c, R, Q, a_pred, P_pred, tol, llbar,
-                     gy, gZ, gd, gH, gT, gc, gR, gQ):  # pragma: no cover - compiled
+                     gy, gZ, gd, gH, gT, gc, gR, gQ, grad_T):  # pragma: no cover - compiled
     r"""Adjoint pass: accumulate :math:`\sum_t \bar\ell_t\,\partial\ell_t/\partial\theta`.
 
     Inputs as :func:`loglike_forward` (``a_pred``, ``P_pred`` from it) and ``llbar`` (n,),
     the weight of each step.  The gradient arrays ``g*`` (shapes of their matrices, zeroed
-    by the caller) are accumulated into.
+    by the caller) are accumulated into; ``gT`` only when ``grad_T`` is True (the
+    :math:`O(m^3)` term :math:`\bar a_{t+1}a_{t|t}' + 2\bar P_{t+1}TP_{t|t}` of each step is
+    skipped when T is a constant of the model and nobody asks for its gradient).
 
     Returns
     -------
@@ -355,7 +357,7 @@ def loglike_backward(y, Z, d, H, T, c, R, Q, a_pred, P_pred, tol, llbar,
         return abar, Pbar
     _backward_loop(
         y, Z, d, symmetrized(H), T, c, R, symmetrized(Q), a_pred, P_pred, tol, llbar,
-        gy, gZ, gd, gH, gT, gc, gR, gQ, abar, Pbar,
+        gy, gZ, gd, gH, gT, gc, gR, gQ, abar, Pbar, grad_T,
         np.empty(m), np.empty((m, m)), np.empty(m), np.empty((m, m)), np.empty((m, m)),
         np.empty((m, m)), np.empty((m, r)), np.empty((m, p)), np.empty((p, p)),
         np.empty((p, m)), np.empty((p, m)), np.empty((p, p)), np.empty((p, p)),
@@ -367,7 +369,7 @@ def loglike_backward(y, Z, d, H, T, c, R, Q, a_pred, P_pred, tol, llbar,
 
 @njit(cache=True, _nrt=False)
 def _backward_loop(y, Z, d, Hs, T, c, R, Qs, a_pred, P_pred, tol, llbar,
-                   gy, gZ, gd, gH, gT, gc, gR, gQ, abar, Pbar,
+                   gy, gZ, gd, gH, gT, gc, gR, gQ, abar, Pbar, grad_T,
                    af, Pf, afbar, Pfbar, work, work2, RQ, M, L, W, N, Linv, G, Fbar, Mbar,
                    u, x, g, vbar, v, F, idx, nofinv):  # pragma: no cover - compiled
     """The time loop of :func:`loglike_backward` (NRT-free, as :func:`_forward_loop`)."""
@@ -432,19 +434,23 @@ def _backward_loop(y, Z, d, Hs, T, c, R, Qs, a_pred, P_pred, tol, llbar,
                 for q in range(r):
                     s += Rt[i, q] * Qt[q, j]
                 RQ[i, j] = s
-        gt = gT[iT]
-        for i in range(m):  # work = Pbar T
+        for i in range(m):  # work = Pbar T (zeros of T skipped, as in the forward pass)
             for j in range(m):
-                s = 0.0
-                for q in range(m):
-                    s += Pbar[i, q] * Tt[q, j]
-                work[i, j] = s
-        for i in range(m):
+                work[i, j] = 0.0
+        for q in range(m):
             for j in range(m):
-                s = abar[i] * af[j]
-                for q in range(m):
-                    s += 2.0 * work[i, q] * Pf[q, j]
-                gt[i, j] += s
+                tqj = Tt[q, j]
+                if tqj != 0.0:
+                    for i in range(m):
+                        work[i, j] += Pbar[i, q] * tqj
+        if grad_T:
+            gt = gT[iT]
+            for i in range(m):
+                for j in range(m):
+                    s = abar[i] * af[j]
+                    for q in range(m):
+                        s += 2.0 * work[i, q] * Pf[q, j]
+                    gt[i, j] += s
         gcv = gc[t if gc.shape[0] > 1 else 0]
         for i in range(m):
             gcv[i] += abar[i]
@@ -468,16 +474,16 @@ def _backward_loop(y, Z, d, Hs, T, c, R, Qs, a_pred, P_pred, tol, llbar,
                 for q in range(m):
                     s += Rt[q, i] * work2[q, j]
                 gq[i, j] += s
-        for i in range(m):
-            s = 0.0
+        for i in range(m):  # afbar = T' abar, Pfbar = T' (Pbar T) = T' work (zeros of T skipped)
+            afbar[i] = 0.0
+            for j in range(m):
+                Pfbar[i, j] = 0.0
             for q in range(m):
-                s += Tt[q, i] * abar[q]
-            afbar[i] = s
-            for j in range(m):  # Pfbar = T' (Pbar T) = T' work
-                s = 0.0
-                for q in range(m):
-                    s += Tt[q, i] * work[q, j]
-                Pfbar[i, j] = s
+                tqi = Tt[q, i]
+                if tqi != 0.0:
+                    afbar[i] += tqi * abar[q]
+                    for j in range(m):
+                        Pfbar[i, j] += tqi * work[q, j]
         # --- update adjoint
         if k == 0:
             for i in range(m):
@@ -570,16 +576,18 @@ def filter_moments(y, Z, d, H, T, c, R, Q, a1, P1, tol):  # pragma: no cover - c
 
 
 @njit(cache=True)
-def gradients(y, Z, d, H, T, c, R, Q, a1, P1, llf_t, a_pred, P_pred, llbar, tol):  # pragma: no cover
+def gradients(y, Z, d, H, T, c, R, Q, a1, P1, llf_t, a_pred, P_pred, llbar, tol,
+              grad_T):  # pragma: no cover - compiled
     """:func:`loglike_backward` with the gradients allocated, one per input of
     :func:`filter_moments` (y, Z, d, H, T, c, R, Q, a1, P1), each of its input's shape; all
-    zero when some ``llf_t`` is NaN (an :math:`F_t` was not positive definite)."""
+    zero when some ``llf_t`` is NaN (an :math:`F_t` was not positive definite); the one of T
+    also zero, not computed, when ``grad_T`` is False."""
     gy, gZ, gd, gH = np.zeros(y.shape), np.zeros(Z.shape), np.zeros(d.shape), np.zeros(H.shape)
     gT, gc, gR, gQ = np.zeros(T.shape), np.zeros(c.shape), np.zeros(R.shape), np.zeros(Q.shape)
     ga1, gP1 = np.zeros(a1.shape), np.zeros(P1.shape)
     if not np.isnan(llf_t).any():
         ga1, gP1 = loglike_backward(y, Z, d, H, T, c, R, Q, a_pred, P_pred, tol, llbar,
-                                    gy, gZ, gd, gH, gT, gc, gR, gQ)
+                                    gy, gZ, gd, gH, gT, gc, gR, gQ, grad_T)
     return gy, gZ, gd, gH, gT, gc, gR, gQ, ga1, gP1
 
 
@@ -604,5 +612,5 @@ def loglike_and_grad(y, Z, d, H, T, c, R, Q, a1, P1, tol, llbar=None):
     args = [np.array(x, dtype=np.float64, order="C") for x in (y, Z, d, H, T, c, R, Q, a1, P1)]
     llf_t, a_pred, P_pred = filter_moments(*args, tol)
     llbar = np.ones(llf_t.shape[0]) if llbar is None else np.array(llbar, dtype=np.float64)
-    grads = gradients(*args, llf_t, a_pred, P_pred, llbar, tol)
+    grads = gradients(*args, llf_t, a_pred, P_pred, llbar, tol, True)
     return llf_t, dict(zip(("y", "Z", "d", "H", "T", "c", "R", "Q", "a1", "P1"), grads, strict=True))
