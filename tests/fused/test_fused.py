@@ -350,8 +350,9 @@ def test_strided_views_as_inputs_give_the_same_numbers():
 
 
 def test_the_gradient_of_a_constant_T_is_not_computed():
-    """A model whose T depends on constants only gets KalmanLoglikeGrad(grad_T=False): the
-    other gradients are those of the full adjoint pass, T's is zero (nobody can ask for it)."""
+    """A model whose T is a constant gets KalmanLoglikeGrad(grad_T=False): the other gradients
+    are those of the full adjoint pass, T's is zero (nobody can ask for it).  An expression of
+    constants is differentiable (pt.grad may ask for it), so it gets grad_T=True."""
     from pymc_dlm.fused import KalmanLoglikeGrad
     from pymc_dlm.numeric.adjoint import filter_moments, gradients
 
@@ -368,14 +369,16 @@ def test_the_gradient_of_a_constant_T_is_not_computed():
         else:
             np.testing.assert_array_equal(a, b)
     Q = pt.dtensor3("Q")
-    for T, want in ((v["T"], False), (pt.as_tensor_variable(v["T"]) * 1.0, False),
-                    (pt.dtensor3("T"), True)):
-        ins = [Q] + ([T] if want else [])
+    Texpr = pt.as_tensor_variable(v["T"]) * 1.0
+    Tvar = pt.dtensor3("T")
+    for T, want in ((v["T"], False), (Texpr, True), (Tvar, True)):
+        wrt = [Q] + ([T] if want else [])
         ll = KalmanLoglike(TOL)(*[T if k == "T" else Q if k == "Q" else v[k] for k in v])[0].sum()
-        fn = pytensor.function(ins, pt.grad(ll, ins), mode="NUMBA")
+        ins = [Q] + ([Tvar] if T is Tvar else [])
+        fn = pytensor.function(ins, pt.grad(ll, wrt), mode="NUMBA")
         ops = [n.op for n in fn.maker.fgraph.apply_nodes if isinstance(n.op, KalmanLoglikeGrad)]
         assert [op.grad_T for op in ops] == [want]
-        got = fn(*[v["Q"]] + ([v["T"]] if want else []))
+        got = fn(*[v["Q"]] + ([v["T"]] if T is Tvar else []))
         np.testing.assert_allclose(got[0], full[7], rtol=1e-12)
-        if want:
+        if want:  # the gradient with respect to T, a variable or an intermediate expression
             np.testing.assert_allclose(got[1], full[4], rtol=1e-12)

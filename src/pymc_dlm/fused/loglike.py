@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 import pytensor.tensor as pt
+from pytensor.graph.basic import Constant
 
 from ..numeric.filter import TOL
 from ..symbolic.assemble import SystemTensors
@@ -74,8 +75,12 @@ def loglike_t(sys: SystemTensors, y: Any, plan: DiffusePlan, *, h_diagonal: bool
 
 
 def _part(sys: SystemTensors, name: str, span: slice) -> Any:
-    """A system tensor over the time steps ``span`` (a constant one gets a time axis of 1)."""
+    """A system tensor over the time steps ``span`` (a constant one gets a time axis of 1).
+    A constant stays a :class:`~pytensor.graph.basic.Constant` (the Ops skip gradients of
+    constants, see :class:`~pymc_dlm.fused.KalmanLoglikeGrad`)."""
     x = getattr(sys, name)
+    if isinstance(x, Constant):
+        return pt.constant(x.data[span] if x.ndim == _BASE[name] + 1 else x.data[None])
     return x[span] if x.ndim == _BASE[name] + 1 else x[None]
 
 

@@ -24,7 +24,6 @@ import pytensor.tensor as pt
 from pytensor.graph.basic import Apply, Constant
 from pytensor.graph.null_type import NullType
 from pytensor.graph.op import Op
-from pytensor.graph.traversal import graph_inputs
 from pytensor.gradient import DisconnectedType
 from pytensor.link.numba.dispatch.basic import numba_njit, register_funcify_default_op_cache_key
 
@@ -60,9 +59,10 @@ def _inputs(args) -> list:
 
 
 def _constant(x) -> bool:
-    """Whether x depends on constants only (then nothing can ask for a gradient with respect to
-    it: the structural T of a model, e.g.)."""
-    return all(isinstance(v, Constant) for v in graph_inputs([x]))
+    """Whether x is a constant: nothing can ask for a gradient with respect to it (the
+    structural T of a model, e.g.).  An expression of constants does not count: ``pt.grad``
+    may be asked for the gradient with respect to an intermediate variable."""
+    return isinstance(x, Constant)
 
 
 def _canonical(*arrays):
@@ -131,8 +131,8 @@ class KalmanLoglikeGrad(Op):
     Inputs: the ten inputs of :class:`KalmanLoglike`, its three outputs, and the weights
     :math:`\\bar\\ell` (n,).  Outputs: one gradient per input, of that input's shape (zero
     when some :math:`F_t` was not positive definite).  With ``grad_T=False`` the gradient of T
-    is not computed (zero): :meth:`KalmanLoglike.pullback` asks for that when T depends on
-    constants only, which saves the one :math:`O(m^3)` term per step of the adjoint pass.
+    is not computed (zero): :meth:`KalmanLoglike.pullback` asks for that when T is a
+    constant, which saves the one :math:`O(m^3)` term per step of the adjoint pass.
     """
 
     __props__ = ("tol", "grad_T")
