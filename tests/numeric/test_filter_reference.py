@@ -255,6 +255,63 @@ def test_loglike_fast_path_equals_filter(name):
     np.testing.assert_allclose(dlm.loglike(mod, y), dlm.kalman_filter(mod, y).llf, rtol=1e-12)
 
 
+@pytest.mark.parametrize("case", ["ordinary_row_missing_step", "tv_rq_and_T_zero", "never_ends", "known"])
+def test_one_state_diffuse_prefix_equals_the_filter_loop(case):
+    """m = p = r = 1: ``loglike_steps`` runs the diffuse steps on scalars
+    (filter._diffuse_scalar).  Per step it equals ``kalman_filter`` (the general diffuse
+    update, kernels.update_diffuse) bit for bit in the diffuse period and to 1e-14 after it:
+    an ordinary row in the diffuse period (Z_1 = 0), a missing step, time-varying R and Q, a
+    T_t = 0 that ends the period, a period that never ends, and a known start."""
+    from pymc_dlm.numeric.assemble import system_arrays
+    from pymc_dlm.numeric.filter import TOL, TOL_DIFFUSE, _diffuse_scalar, loglike_steps
+    from pymc_dlm.numeric.adjoint import STEADY_TOL
+
+    rng = np.random.default_rng(5)
+    n = 12
+    y = rng.standard_normal(n)
+    Z = np.ones((n, 1, 1))
+    T = np.full((n, 1, 1), 0.9)
+    Rm = np.ones((1, 1))
+    Q = np.full((1, 1), 0.5)
+    diffuse = [True]
+    if case == "ordinary_row_missing_step":
+        Z[0] = 0.0
+        y[1] = np.nan
+    elif case == "tv_rq_and_T_zero":
+        Z[:2] = 0.0
+        T[1] = 0.0
+        Rm = rng.uniform(0.5, 1.5, (n, 1, 1))
+        Q = rng.uniform(0.5, 1.5, (n, 1, 1))
+    elif case == "never_ends":
+        Z[:] = 0.0
+    else:
+        diffuse = [False]
+    mod = dlm.StateSpaceModel(Z=Z, d=[0.3], H=[[0.7]], T=T, c=[0.2], R=Rm, Q=Q, a1=[0.1],
+                              P1=[[0.0 if diffuse[0] else 2.0]], diffuse=diffuse)
+    f = dlm.kalman_filter(mod, y)
+    llf_t = np.empty(n)
+    status = loglike_steps(y[:, None], *system_arrays(mod), TOL, TOL_DIFFUSE, STEADY_TOL, llf_t)
+    assert status == -1
+    nd = f.n_diffuse
+    assert nd == {"ordinary_row_missing_step": 3, "tv_rq_and_T_zero": 2, "never_ends": n,
+                  "known": 0}[case]
+    np.testing.assert_array_equal(llf_t[:nd], f.llf_t[:nd])
+    s = system_arrays(mod)
+    n_d, a, P = _diffuse_scalar(y[:, None], *s[:7], s.a1[0], s.P1[0, 0], s.P1inf[0, 0],
+                                TOL_DIFFUSE, np.empty(n))
+    assert (n_d, a, P) == (nd, f.a_pred[nd, 0], f.P_pred[nd, 0, 0])  # bit for bit
+    np.testing.assert_allclose(llf_t[nd:], f.llf_t[nd:], rtol=1e-14, atol=0)
+    assert dlm.loglike(mod, y) == pytest.approx(f.llf, rel=1e-14)
+
+
+def test_loglike_reports_inf_in_y():
+    """The compiled log-likelihood finds the inf; the message names where it is."""
+    y = np.ones(5)
+    y[3] = -np.inf
+    with pytest.raises(ValueError, match=r"must not contain inf .*got inf at \(3, 0\)"):
+        dlm.loglike(dlm.LocalLevel(1.0, 1.0), y)
+
+
 class TestForecast:
     def test_local_level_closed_form(self):
         """Local level: E(y_{n+j}) = a_{n+1}, Var = P_{n+1} + (j-1) q + h (D&K section 2.8)."""

@@ -13,6 +13,7 @@ diffuse step ends when :math:`\sum P_{\infty}^2 \le 10^{-10}` (statsmodels' tole
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -20,7 +21,7 @@ from numba import njit
 
 from ..spec.model import StateSpaceModel
 from ..spec.validate import check_y
-from .adjoint import STEADY_TOL, loglike_forward
+from .adjoint import STEADY_TOL, _forward_scalar, loglike_forward
 from .assemble import SystemArrays, model_arrays
 from .kernels import (
     LOG2PI,
@@ -163,10 +164,14 @@ def _filter_loop(  # pragma: no cover - compiled
     return n_diffuse, -1
 
 
-def prepare_y(model: StateSpaceModel, y: Any) -> tuple[np.ndarray, Any]:
-    """Validate y against the model: return the (n, p) float array and the pandas index (or None)."""
+def prepare_y(model: StateSpaceModel, y: Any, *, copy: bool = True,
+              check_inf: bool = True) -> tuple[np.ndarray, Any]:
+    """Validate y against the model: return the (n, p) float array and the pandas index (or None).
+
+    ``copy`` and ``check_inf`` as in :func:`~pymc_dlm.spec.validate.check_y`.
+    """
     index = getattr(y, "index", None)
-    arr = np.ascontiguousarray(check_y(y, model.p))
+    arr = np.ascontiguousarray(check_y(y, model.p, copy=copy, check_inf=check_inf))
     if model.n_time is not None and model.n_time != arr.shape[0]:
         raise ValueError(
             f"the model is time-varying over n = {model.n_time} steps but y has {arr.shape[0]}"
@@ -214,6 +219,60 @@ def _tail(A, t):  # pragma: no cover - compiled
 
 
 @njit(cache=True)
+def _diffuse_scalar(y, Z, d, H, T, c, R, Q, a, P, Pinf, tol_diffuse,
+                    llf_t):  # pragma: no cover - compiled
+    r"""The diffuse steps of :func:`_filter_loop` for m = p = r = 1, on scalars.
+
+    The operations of :func:`~pymc_dlm.numeric.kernels.update_diffuse` (D&K 2012 eqs.
+    5.12-5.14 and 7.4), ``predict`` and ``predict_cov`` in the same order, without the
+    scratch arrays (their allocation cost more than a local level's diffuse step).
+    Returns ``(n_d, a, P)``: the first step after the diffuse period (n when it never
+    ends) and :math:`a_{n_d+1}, P_{*,n_d+1}`.
+    """
+    n = y.shape[0]
+    rqr = (R[0, 0, 0] * Q[0, 0, 0]) * R[0, 0, 0] if R.shape[0] == 1 and Q.shape[0] == 1 else 0.0
+    if not Pinf * Pinf > tol_diffuse:
+        return 0, a, P
+    for t in range(n):
+        yt = y[t, 0]
+        ll = 0.0
+        if not math.isnan(yt):
+            z = Z[t if Z.shape[0] > 1 else 0, 0, 0]
+            v = (yt - d[t if d.shape[0] > 1 else 0, 0]) - z * a
+            ms = P * z if z != 0.0 else 0.0
+            mi = Pinf * z if z != 0.0 else 0.0
+            fs = H[t if H.shape[0] > 1 else 0, 0, 0] + z * ms
+            fi = 0.0 + z * mi
+            if fi > tol_diffuse:
+                f1 = 1.0 / fi
+                f2 = -fs * f1 * f1
+                a += mi * f1 * v
+                P = (P - (ms * mi + mi * ms) * f1) - mi * mi * f2
+                Pinf = Pinf - mi * mi * f1
+                ll -= 0.5 * (LOG2PI + math.log(fi))
+            elif fs > tol_diffuse:
+                f1 = 1.0 / fs
+                a += ms * f1 * v
+                P = P - ms * ms * f1
+                ll -= 0.5 * (LOG2PI + math.log(fs) + v * v * f1)
+        llf_t[t] = ll
+        tt = T[t if T.shape[0] > 1 else 0, 0, 0]
+        if R.shape[0] > 1 or Q.shape[0] > 1:
+            rr = R[t if R.shape[0] > 1 else 0, 0, 0]
+            rqr = (rr * Q[t if Q.shape[0] > 1 else 0, 0, 0]) * rr
+        ct = c[t if c.shape[0] > 1 else 0, 0]
+        if tt != 0.0:
+            a = ct + tt * a
+            P = rqr + (tt * P) * tt
+            Pinf = (tt * Pinf) * tt
+        else:
+            a, P, Pinf = ct, rqr, 0.0
+        if not Pinf * Pinf > tol_diffuse:
+            return t + 1, a, P
+    return n, a, P
+
+
+@njit(cache=True)
 def loglike_steps(y, Z, d, H, T, c, R, Q, a1, P1, P1inf, tol, tol_diffuse, steady_tol,
                   llf_t):  # pragma: no cover - compiled
     r"""Per-step log-likelihood into ``llf_t`` (n,), in one compiled call.
@@ -232,15 +291,29 @@ def loglike_steps(y, Z, d, H, T, c, R, Q, a1, P1, P1inf, tol, tol_diffuse, stead
     """
     n, p = y.shape
     m = a1.shape[0]
-    e1, e2 = np.empty((1, m)), np.empty((1, m, m))
-    e3, e4, e5 = np.empty((1, p)), np.empty((1, p, p)), np.empty((1, m, p))
-    a_end, P_end = np.empty(m), np.empty((m, m))
     llf_t[:] = 0.0
-    n_d, err = _filter_loop(y, Z, d, H, T, c, R, Q, a1, P1, P1inf, tol, tol_diffuse, False,
-                            e1, e2, e1, e2, e3, e4, e5, e4, llf_t, np.empty(n, dtype=np.int64),
-                            e2, True, a_end, P_end)
-    if n_d < 0:
-        return err
+    if m == 1 and p == 1 and R.shape[2] == 1:
+        n_d, a, P = _diffuse_scalar(y, Z, d, H, T, c, R, Q, a1[0], P1[0, 0], P1inf[0, 0],
+                                    tol_diffuse, llf_t)
+        if n_d < n:
+            bad = _forward_scalar(y[n_d:], _tail(Z, n_d), _tail(d, n_d), _tail(H, n_d),
+                                  _tail(T, n_d), _tail(c, n_d), _tail(R, n_d), _tail(Q, n_d),
+                                  a, P, steady_tol, np.empty((0, 1)), np.empty((0, 1, 1)),
+                                  llf_t[n_d:])
+            if bad >= 0:
+                return -2
+        return -1
+    if np.any(P1inf != 0.0):
+        e1, e2 = np.empty((1, m)), np.empty((1, m, m))
+        e3, e4, e5 = np.empty((1, p)), np.empty((1, p, p)), np.empty((1, m, p))
+        a_end, P_end = np.empty(m), np.empty((m, m))
+        n_d, err = _filter_loop(y, Z, d, H, T, c, R, Q, a1, P1, P1inf, tol, tol_diffuse, False,
+                                e1, e2, e1, e2, e3, e4, e5, e4, llf_t,
+                                np.empty(n, dtype=np.int64), e2, True, a_end, P_end)
+        if n_d < 0:
+            return err
+    else:  # no diffuse state: the diffuse loop would stop at once
+        n_d, a_end, P_end = 0, a1, P1
     if n_d < n:
         bad = loglike_forward(
             np.ascontiguousarray(y[n_d:]), _tail(Z, n_d), _tail(d, n_d), _tail(H, n_d),
@@ -249,6 +322,24 @@ def loglike_steps(y, Z, d, H, T, c, R, Q, a1, P1, P1inf, tol, tol_diffuse, stead
         if bad >= 0:
             return -2
     return -1
+
+
+@njit(cache=True)
+def loglike_total(y, Z, d, H, T, c, R, Q, a1, P1, P1inf, tol, tol_diffuse,
+                  steady_tol):  # pragma: no cover - compiled
+    """:func:`loglike_steps` and their sum in one compiled call, after a check for inf in y.
+
+    Returns ``(status, total)``: status -3 when y holds an inf, else that of
+    :func:`loglike_steps` (total valid only at -1).
+    """
+    for t in range(y.shape[0]):
+        for i in range(y.shape[1]):
+            if math.isinf(y[t, i]):
+                return -3, 0.0
+    llf_t = np.empty(y.shape[0])
+    status = loglike_steps(y, Z, d, H, T, c, R, Q, a1, P1, P1inf, tol, tol_diffuse, steady_tol,
+                           llf_t)
+    return status, llf_t.sum()
 
 
 def _loglike_t(sys: SystemArrays, y: np.ndarray, tol: float) -> np.ndarray:
@@ -359,5 +450,11 @@ def loglike(model: StateSpaceModel, y: Any, *, tol: float = TOL) -> float:
     >>> round(dlm.loglike(dlm.LocalLevel(1469.1 ** 0.5, 15099 ** 0.5), dlm.datasets.load_nile()), 4)
     -633.4646
     """
-    y_arr, _ = prepare_y(model, y)
-    return float(_loglike_t(model_arrays(model), y_arr, tol).sum())
+    y_arr, _ = prepare_y(model, y, copy=False, check_inf=False)
+    sys = model_arrays(model)
+    status, total = loglike_total(y_arr, *sys, tol, TOL_DIFFUSE, STEADY_TOL)
+    if status == -1:
+        return total
+    if status == -3:
+        check_y(y_arr, model.p)  # raises, naming the inf
+    return float(_loglike_t(sys, y_arr, tol).sum())

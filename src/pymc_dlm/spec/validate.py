@@ -94,13 +94,18 @@ def check_option(name: str, value: Any, valid: tuple) -> None:
         raise ValueError(f"{name} must be one of {list(valid)}; got {value!r}")
 
 
-def check_y(y: Any, p: int) -> np.ndarray:
-    """Return y as a float (n, p) array (a copy); NaN means missing, inf is an error."""
+def check_y(y: Any, p: int, *, copy: bool = True, check_inf: bool = True) -> np.ndarray:
+    """Return y as a float (n, p) array; NaN means missing, inf is an error.
+
+    ``copy=False`` returns a view of a float64 array where it can (the caller must not write
+    to it); ``check_inf=False`` leaves the inf check to the caller (the compiled
+    log-likelihood checks while it reads y, and calls this again to word the error).
+    """
     try:
         if hasattr(y, "to_numpy"):  # pandas: 5x faster than np.array on a Series
-            arr = y.to_numpy(dtype=np.float64, copy=True)
+            arr = y.to_numpy(dtype=np.float64, copy=copy)
         else:
-            arr = np.array(y, dtype=np.float64)
+            arr = np.array(y, dtype=np.float64, copy=copy or None)
     except (TypeError, ValueError) as err:
         raise TypeError(f"y must be numeric (NaN for missing); could not convert: {err}") from err
     if arr.ndim == 1:
@@ -110,7 +115,8 @@ def check_y(y: Any, p: int) -> np.ndarray:
     if arr.ndim != 2 or arr.shape[1] != p:
         raise ValueError(f"y must be (n, p) = (n, {p}); got shape {arr.shape}")
     # a finite sum rules inf out without a pass over isinf (NaN or overflow: look closer)
-    if not math.isfinite(arr.sum()) and np.any(np.isinf(arr)):
+    if check_inf and not math.isfinite(arr.sum()) and np.any(np.isinf(arr)):
         bad = np.argwhere(np.isinf(arr))[0]
-        raise ValueError(f"y must not contain inf (NaN marks missing values); got inf at {tuple(bad)}")
+        where = tuple(int(i) for i in bad)
+        raise ValueError(f"y must not contain inf (NaN marks missing values); got inf at {where}")
     return arr
