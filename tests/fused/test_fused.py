@@ -349,10 +349,11 @@ def test_strided_views_as_inputs_give_the_same_numbers():
     np.testing.assert_array_equal(got[2][1], 0.0)
 
 
-def test_the_gradient_of_a_constant_T_is_not_computed():
-    """A model whose T is a constant gets KalmanLoglikeGrad(grad_T=False): the other gradients
-    are those of the full adjoint pass, T's is zero (nobody can ask for it).  An expression of
-    constants is differentiable (pt.grad may ask for it), so it gets grad_T=True."""
+def test_the_gradient_of_a_constant_T_or_Z_is_not_computed():
+    """A model whose T (Z) is a constant gets KalmanLoglikeGrad(grad_T=False) (grad_Z=False):
+    the other gradients are those of the full adjoint pass, bit for bit, T's (Z's) is zero
+    (nobody can ask for it).  An expression of constants is differentiable (pt.grad may ask
+    for it), so it gets grad_T=True."""
     from pymc_dlm.fused import KalmanLoglikeGrad
     from pymc_dlm.numeric.adjoint import filter_moments, gradients
 
@@ -360,14 +361,15 @@ def test_the_gradient_of_a_constant_T_is_not_computed():
     v = _system(rng)
     args = [np.ascontiguousarray(x) for x in v.values()]
     moments = filter_moments(*args, TOL)
-    full = gradients(*args, *moments, np.ones(len(v["y"])), TOL, True)
-    part = gradients(*args, *moments, np.ones(len(v["y"])), TOL, False)
-    for k, (a, b) in enumerate(zip(full, part, strict=True)):
-        if k == 4:
-            assert np.abs(a).max() > 0
-            np.testing.assert_array_equal(b, 0.0)
-        else:
-            np.testing.assert_array_equal(a, b)
+    full = gradients(*args, *moments, np.ones(len(v["y"])), TOL, True, True)
+    for skip in (1, 4):  # Z, T
+        part = gradients(*args, *moments, np.ones(len(v["y"])), TOL, skip != 4, skip != 1)
+        for k, (a, b) in enumerate(zip(full, part, strict=True)):
+            if k == skip:
+                assert np.abs(a).max() > 0
+                np.testing.assert_array_equal(b, 0.0)
+            else:
+                np.testing.assert_array_equal(a, b)
     Q = pt.dtensor3("Q")
     Texpr = pt.as_tensor_variable(v["T"]) * 1.0
     Tvar = pt.dtensor3("T")
@@ -377,7 +379,7 @@ def test_the_gradient_of_a_constant_T_is_not_computed():
         ins = [Q] + ([Tvar] if T is Tvar else [])
         fn = pytensor.function(ins, pt.grad(ll, wrt), mode="NUMBA")
         ops = [n.op for n in fn.maker.fgraph.apply_nodes if isinstance(n.op, KalmanLoglikeGrad)]
-        assert [op.grad_T for op in ops] == [want]
+        assert [(op.grad_T, op.grad_Z) for op in ops] == [(want, False)]
         got = fn(*[v["Q"]] + ([v["T"]] if T is Tvar else []))
         np.testing.assert_allclose(got[0], full[7], rtol=1e-12)
         if want:  # the gradient with respect to T, a variable or an intermediate expression

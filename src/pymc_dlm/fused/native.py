@@ -91,7 +91,7 @@ def _c_filter(fp):  # pragma: no cover - compiled
     _t(f, k, 13)[:, :, :] = P
 
 
-K_GRAD = 26  # y Z d H T c R Q a1 P1 llf_t a_pred P_pred llbar tol | 10 gradients | grad_T
+K_GRAD = 27  # y Z d H T c R Q a1 P1 llf_t a_pred P_pred llbar tol | 10 gradients | grad_T grad_Z
 
 
 def _c_grad(fp):  # pragma: no cover - compiled
@@ -99,7 +99,8 @@ def _c_grad(fp):  # pragma: no cover - compiled
     f = carray(fp, (4 * k,))
     g = gradients(_m(f, k, 0), _t(f, k, 1), _m(f, k, 2), _t(f, k, 3), _t(f, k, 4), _m(f, k, 5),
                   _t(f, k, 6), _t(f, k, 7), _v(f, k, 8), _m(f, k, 9), _v(f, k, 10), _m(f, k, 11),
-                  _t(f, k, 12), _v(f, k, 13), _v(f, k, 14)[0], _v(f, k, 25)[0] != 0.0)
+                  _t(f, k, 12), _v(f, k, 13), _v(f, k, 14)[0], _v(f, k, 25)[0] != 0.0,
+                  _v(f, k, 26)[0] != 0.0)
     _m(f, k, 15)[:, :] = g[0]
     _t(f, k, 16)[:, :, :] = g[1]
     _m(f, k, 17)[:, :] = g[2]

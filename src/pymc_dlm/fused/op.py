@@ -118,8 +118,8 @@ class KalmanLoglike(Op):
                         for _ in inputs]
         if isinstance(g_ll.type, DisconnectedType):
             return [pt.zeros_like(x) for x in inputs]
-        grad_T = not _constant(inputs[4])
-        return KalmanLoglikeGrad(self.tol, grad_T=grad_T)(*inputs, *outputs, g_ll)
+        return KalmanLoglikeGrad(self.tol, grad_T=not _constant(inputs[4]),
+                                 grad_Z=not _constant(inputs[1]))(*inputs, *outputs, g_ll)
 
     def connection_pattern(self, node):
         return [[True, True, True] for _ in node.inputs]
@@ -132,14 +132,16 @@ class KalmanLoglikeGrad(Op):
     :math:`\\bar\\ell` (n,).  Outputs: one gradient per input, of that input's shape (zero
     when some :math:`F_t` was not positive definite).  With ``grad_T=False`` the gradient of T
     is not computed (zero): :meth:`KalmanLoglike.pullback` asks for that when T is a
-    constant, which saves the one :math:`O(m^3)` term per step of the adjoint pass.
+    constant, which saves the one :math:`O(m^3)` term per step of the adjoint pass; likewise
+    ``grad_Z=False`` for a constant Z (an :math:`O(pm^2)` term per step).
     """
 
-    __props__ = ("tol", "grad_T")
+    __props__ = ("tol", "grad_T", "grad_Z")
 
-    def __init__(self, tol: float, grad_T: bool = True):
+    def __init__(self, tol: float, grad_T: bool = True, grad_Z: bool = True):
         self.tol = float(tol)
         self.grad_T = bool(grad_T)
+        self.grad_Z = bool(grad_Z)
 
     def make_node(self, *args) -> Apply:
         inputs = _inputs(args[:10])
@@ -149,7 +151,8 @@ class KalmanLoglikeGrad(Op):
 
     def perform(self, node, inputs, output_storage) -> None:
         for store, value in zip(output_storage,
-                                gradients(*_canonical(*inputs), self.tol, self.grad_T),
+                                gradients(*_canonical(*inputs), self.tol, self.grad_T,
+                                          self.grad_Z),
                                 strict=True):
             store[0] = value
 
@@ -184,7 +187,7 @@ def _numba_kalman_loglike(op, node=None, **kwargs):
 
 @register_funcify_default_op_cache_key(KalmanLoglikeGrad)
 def _numba_kalman_loglike_grad(op, node=None, **kwargs):
-    tol, grad_T = op.tol, float(op.grad_T)
+    tol, grad_T, grad_Z = op.tol, float(op.grad_T), float(op.grad_Z)
     ext, k = native.register("grad", KERNEL_VERSION), native.K_GRAD
     put, cc = native.put, native.contiguous
 
@@ -203,10 +206,10 @@ def _numba_kalman_loglike_grad(op, node=None, **kwargs):
         put(f, k, 14, tl); put(f, k, 15, gy); put(f, k, 16, gZ); put(f, k, 17, gd)
         put(f, k, 18, gH); put(f, k, 19, gT); put(f, k, 20, gc); put(f, k, 21, gR)
         put(f, k, 22, gQ); put(f, k, 23, ga1); put(f, k, 24, gP1)
-        gt = np.full(1, grad_T)
-        put(f, k, 25, gt)
+        gt, gz = np.full(1, grad_T), np.full(1, grad_Z)
+        put(f, k, 25, gt); put(f, k, 26, gz)
         ext(native.address(f))
-        native.keep(y, Z, d, H, T, c, R, Q, a1, P1, llf_t, a_pred, P_pred, llbar, tl, gt, f)
+        native.keep(y, Z, d, H, T, c, R, Q, a1, P1, llf_t, a_pred, P_pred, llbar, tl, gt, gz, f)
         return gy, gZ, gd, gH, gT, gc, gR, gQ, ga1, gP1
 
     return kalman_loglike_grad, KERNEL_VERSION

@@ -332,14 +332,15 @@ def _backward_scalar(y, Z, d, H, T, c, R, Q, a_pred, P_pred, llbar,
 
 @njit(cache=True)
 def loglike_backward(y, Z, d, H, T, c, R, Q, a_pred, P_pred, tol, llbar,
-                     gy, gZ, gd, gH, gT, gc, gR, gQ, grad_T):  # pragma: no cover - compiled
+                     gy, gZ, gd, gH, gT, gc, gR, gQ, grad_T, grad_Z):  # pragma: no cover - compiled
     r"""Adjoint pass: accumulate :math:`\sum_t \bar\ell_t\,\partial\ell_t/\partial\theta`.
 
     Inputs as :func:`loglike_forward` (``a_pred``, ``P_pred`` from it) and ``llbar`` (n,),
     the weight of each step.  The gradient arrays ``g*`` (shapes of their matrices, zeroed
     by the caller) are accumulated into; ``gT`` only when ``grad_T`` is True (the
     :math:`O(m^3)` term :math:`\bar a_{t+1}a_{t|t}' + 2\bar P_{t+1}TP_{t|t}` of each step is
-    skipped when T is a constant of the model and nobody asks for its gradient).
+    skipped when T is a constant of the model and nobody asks for its gradient); ``gZ`` only
+    when ``grad_Z`` is True (likewise, its :math:`O(pm^2)` term per step).
 
     Returns
     -------
@@ -357,25 +358,35 @@ def loglike_backward(y, Z, d, H, T, c, R, Q, a_pred, P_pred, tol, llbar,
         return abar, Pbar
     _backward_loop(
         y, Z, d, symmetrized(H), T, c, R, symmetrized(Q), a_pred, P_pred, tol, llbar,
-        gy, gZ, gd, gH, gT, gc, gR, gQ, abar, Pbar, grad_T,
+        gy, gZ, gd, gH, gT, gc, gR, gQ, abar, Pbar, grad_T, grad_Z,
         np.empty(m), np.empty((m, m)), np.empty(m), np.empty((m, m)), np.empty((m, m)),
         np.empty((m, m)), np.empty((m, r)), np.empty((m, p)), np.empty((p, p)),
         np.empty((p, m)), np.empty((p, m)), np.empty((p, p)), np.empty((p, p)),
         np.empty((p, p)), np.empty((m, p)), np.empty(p), np.empty(p), np.empty(p),
         np.empty(p), np.empty(p), np.empty((p, p)), np.empty(p, dtype=np.int64), np.empty((0, 0)),
+        np.empty((m, m)),
     )
     return abar, Pbar
 
 
 @njit(cache=True, _nrt=False)
 def _backward_loop(y, Z, d, Hs, T, c, R, Qs, a_pred, P_pred, tol, llbar,
-                   gy, gZ, gd, gH, gT, gc, gR, gQ, abar, Pbar, grad_T,
+                   gy, gZ, gd, gH, gT, gc, gR, gQ, abar, Pbar, grad_T, grad_Z,
                    af, Pf, afbar, Pfbar, work, work2, RQ, M, L, W, N, Linv, G, Fbar, Mbar,
-                   u, x, g, vbar, v, F, idx, nofinv):  # pragma: no cover - compiled
-    """The time loop of :func:`loglike_backward` (NRT-free, as :func:`_forward_loop`)."""
+                   u, x, g, vbar, v, F, idx, nofinv, Psum):  # pragma: no cover - compiled
+    r"""The time loop of :func:`loglike_backward` (NRT-free, as :func:`_forward_loop`).
+
+    With constant R and Q the gradients :math:`\bar R = 2\sum_t\bar P_{t+1}RQ` and
+    :math:`\bar Q = R'(\sum_t\bar P_{t+1})R` are linear in :math:`\bar P_{t+1}`: the loop
+    sums :math:`\bar P_{t+1}` into ``Psum`` and multiplies once at the end
+    (:math:`O(m^2)` per step instead of :math:`O(m^2r)`)."""
     n = y.shape[0]
     m = a_pred.shape[1]
     r = R.shape[2]
+    const_rq = R.shape[0] == 1 and Qs.shape[0] == 1
+    for i in range(m):
+        for j in range(m):
+            Psum[i, j] = 0.0
     for t in range(n - 1, -1, -1):
         iZ = t if Z.shape[0] > 1 else 0
         iT = t if T.shape[0] > 1 else 0
@@ -395,7 +406,8 @@ def _backward_loop(y, Z, d, Hs, T, c, R, Qs, a_pred, P_pred, tol, llbar,
                 for j in range(m):
                     Pf[i, j] = P[i, j]
         else:
-            update_cholesky(a, P, v, F, M, idx, k, tol, af, Pf, nofinv, L, W, u)
+            update_cholesky(a, P, v, F, M, idx, k, tol, af, Pf if grad_T else nofinv, nofinv,
+                            L, W, u)
         if k == 1:  # scalar F: G = 1/f, x = v/f, N = M'/f
             i0 = idx[0]
             f = F[i0, i0]
@@ -428,12 +440,6 @@ def _backward_loop(y, Z, d, Hs, T, c, R, Qs, a_pred, P_pred, tol, llbar,
                     G[q1, q2] = s
                     G[q2, q1] = s
         # --- prediction adjoint (Pbar holds P_{t+1}bar, abar a_{t+1}bar)
-        for i in range(m):
-            for j in range(r):
-                s = 0.0
-                for q in range(r):
-                    s += Rt[i, q] * Qt[q, j]
-                RQ[i, j] = s
         for i in range(m):  # work = Pbar T (zeros of T skipped, as in the forward pass)
             for j in range(m):
                 work[i, j] = 0.0
@@ -454,26 +460,12 @@ def _backward_loop(y, Z, d, Hs, T, c, R, Qs, a_pred, P_pred, tol, llbar,
         gcv = gc[t if gc.shape[0] > 1 else 0]
         for i in range(m):
             gcv[i] += abar[i]
-        gr = gR[iR]
-        for i in range(m):
-            for j in range(r):
-                s = 0.0
-                for q in range(m):
-                    s += Pbar[i, q] * RQ[q, j]
-                gr[i, j] += 2.0 * s
-        gq = gQ[iQ]
-        for i in range(m):  # work2[:, :r] = Pbar R
-            for j in range(r):
-                s = 0.0
-                for q in range(m):
-                    s += Pbar[i, q] * Rt[q, j]
-                work2[i, j] = s
-        for i in range(r):
-            for j in range(r):
-                s = 0.0
-                for q in range(m):
-                    s += Rt[q, i] * work2[q, j]
-                gq[i, j] += s
+        if const_rq:
+            for i in range(m):
+                for j in range(m):
+                    Psum[i, j] += Pbar[i, j]
+        else:
+            _rq_grads(Pbar, Rt, Qt, gR[iR], gQ[iQ], RQ, work2)
         for i in range(m):  # afbar = T' abar, Pfbar = T' (Pbar T) = T' work (zeros of T skipped)
             afbar[i] = 0.0
             for j in range(m):
@@ -536,7 +528,7 @@ def _backward_loop(y, Z, d, Hs, T, c, R, Qs, a_pred, P_pred, tol, llbar,
                     if z != 0.0:
                         s += Fbar[q1, q2] * z
                 N[q1, j] = s
-        for q in range(k):
+        for q in range(k if grad_Z else 0):
             i1 = idx[q]
             for j in range(m):
                 s = -vbar[q] * a[j]
@@ -548,15 +540,52 @@ def _backward_loop(y, Z, d, Hs, T, c, R, Qs, a_pred, P_pred, tol, llbar,
             for q in range(k):
                 s -= Zt[idx[q], i] * vbar[q]
             abar[i] = s
-        for i in range(m):  # work = Mbar Z_o + Z_o' (Fbar Z_o)
+        for i in range(m):  # work = Mbar Z_o + Z_o' (Fbar Z_o) (zeros of Z skipped)
             for j in range(m):
-                s = 0.0
-                for q in range(k):
-                    s += Mbar[i, q] * Zt[idx[q], j] + Zt[idx[q], i] * N[q, j]
-                work[i, j] = s
+                work[i, j] = 0.0
+        for q in range(k):
+            zrow = Zt[idx[q]]
+            for j in range(m):
+                z = zrow[j]
+                if z != 0.0:
+                    for i in range(m):
+                        work[i, j] += Mbar[i, q] * z
+                        work[j, i] += z * N[q, i]
         for i in range(m):
             for j in range(m):
                 Pbar[i, j] = Pfbar[i, j] + 0.5 * (work[i, j] + work[j, i])
+    if const_rq:
+        _rq_grads(Psum, R[0], Qs[0], gR[0], gQ[0], RQ, work2)
+
+
+@njit(cache=True, _nrt=False, inline="always")
+def _rq_grads(Pbar, R, Q, gR, gQ, RQ, work2):  # pragma: no cover - compiled
+    """gR += 2 Pbar R Q and gQ += R' Pbar R (RQ (m, r) and work2 (m, >= r): scratch)."""
+    m, r = R.shape
+    for i in range(m):
+        for j in range(r):
+            s = 0.0
+            for q in range(r):
+                s += R[i, q] * Q[q, j]
+            RQ[i, j] = s
+    for i in range(m):
+        for j in range(r):
+            s = 0.0
+            for q in range(m):
+                s += Pbar[i, q] * RQ[q, j]
+            gR[i, j] += 2.0 * s
+    for i in range(m):  # work2[:, :r] = Pbar R
+        for j in range(r):
+            s = 0.0
+            for q in range(m):
+                s += Pbar[i, q] * R[q, j]
+            work2[i, j] = s
+    for i in range(r):
+        for j in range(r):
+            s = 0.0
+            for q in range(m):
+                s += R[q, i] * work2[q, j]
+            gQ[i, j] += s
 
 
 @njit(cache=True)
@@ -577,17 +606,18 @@ def filter_moments(y, Z, d, H, T, c, R, Q, a1, P1, tol):  # pragma: no cover - c
 
 @njit(cache=True)
 def gradients(y, Z, d, H, T, c, R, Q, a1, P1, llf_t, a_pred, P_pred, llbar, tol,
-              grad_T):  # pragma: no cover - compiled
+              grad_T, grad_Z):  # pragma: no cover - compiled
     """:func:`loglike_backward` with the gradients allocated, one per input of
     :func:`filter_moments` (y, Z, d, H, T, c, R, Q, a1, P1), each of its input's shape; all
     zero when some ``llf_t`` is NaN (an :math:`F_t` was not positive definite); the one of T
-    also zero, not computed, when ``grad_T`` is False."""
+    (of Z) not computed when ``grad_T`` (``grad_Z``) is False: zero, except in the
+    one-state loop, which computes it anyway (on scalars it costs nothing)."""
     gy, gZ, gd, gH = np.zeros(y.shape), np.zeros(Z.shape), np.zeros(d.shape), np.zeros(H.shape)
     gT, gc, gR, gQ = np.zeros(T.shape), np.zeros(c.shape), np.zeros(R.shape), np.zeros(Q.shape)
     ga1, gP1 = np.zeros(a1.shape), np.zeros(P1.shape)
     if not np.isnan(llf_t).any():
         ga1, gP1 = loglike_backward(y, Z, d, H, T, c, R, Q, a_pred, P_pred, tol, llbar,
-                                    gy, gZ, gd, gH, gT, gc, gR, gQ, grad_T)
+                                    gy, gZ, gd, gH, gT, gc, gR, gQ, grad_T, grad_Z)
     return gy, gZ, gd, gH, gT, gc, gR, gQ, ga1, gP1
 
 
@@ -612,5 +642,5 @@ def loglike_and_grad(y, Z, d, H, T, c, R, Q, a1, P1, tol, llbar=None):
     args = [np.array(x, dtype=np.float64, order="C") for x in (y, Z, d, H, T, c, R, Q, a1, P1)]
     llf_t, a_pred, P_pred = filter_moments(*args, tol)
     llbar = np.ones(llf_t.shape[0]) if llbar is None else np.array(llbar, dtype=np.float64)
-    grads = gradients(*args, llf_t, a_pred, P_pred, llbar, tol, True)
+    grads = gradients(*args, llf_t, a_pred, P_pred, llbar, tol, True, True)
     return llf_t, dict(zip(("y", "Z", "d", "H", "T", "c", "R", "Q", "a1", "P1"), grads, strict=True))

@@ -223,7 +223,8 @@ def update_cholesky(a, P, v, F, M, idx, k, tol, a_out, P_out, Finv, L, W, u):  #
     r"""The updating step of :func:`update` when :math:`F_t` is positive definite (k >= 1).
 
     Returns ``(ok, logdet, ss)``; ``ok`` is False (outputs untouched) when a Cholesky pivot is
-    not positive relative to ``tol``.  Arguments as :func:`update`.
+    not positive relative to ``tol``.  Arguments as :func:`update`; a ``P_out`` of shape
+    (0, 0) asks for no :math:`P_{t|t}` (the adjoint pass needs it only for the gradient of T).
     With one observed row (the common univariate case) :math:`F_t` is a scalar f and the step
     is written out with scalars: :math:`a_{t|t} = a_t + Mv/f`, :math:`P_{t|t} = P_t - MM'/f`.
     """
@@ -234,7 +235,7 @@ def update_cholesky(a, P, v, F, M, idx, k, tol, a_out, P_out, Finv, L, W, u):  #
         if not f > 0.0:
             return False, 0.0, 0.0
         ss = update_mean(a, v, F, M, idx, k, L, W, u, a_out)
-        for i in range(m):
+        for i in range(P_out.shape[0]):
             wi = M[i, i0] / f
             for j in range(i, m):
                 s = P[i, j] - wi * M[j, i0]
@@ -259,7 +260,7 @@ def update_cholesky(a, P, v, F, M, idx, k, tol, a_out, P_out, Finv, L, W, u):  #
                 s -= L[q, q2] * W[q2, j]
             W[q, j] = s / L[q, q]
     ss = update_mean(a, v, F, M, idx, k, L, W, u, a_out)
-    for i in range(m):
+    for i in range(P_out.shape[0]):
         for j in range(i, m):
             s = P[i, j]
             for q in range(k):
