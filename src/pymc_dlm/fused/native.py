@@ -26,7 +26,7 @@ import numpy as np
 from numba import carray, cfunc, njit, types
 from numba.extending import intrinsic
 
-from ..numeric.adjoint import filter_moments, gradients
+from ..numeric.adjoint import STEADY_TOL, gradients_into, loglike_forward
 from ..numeric.adjoint_diffuse import diffuse_backward, diffuse_forward
 
 __all__ = ["address", "contiguous", "frame", "keep", "put", "register"]
@@ -76,19 +76,16 @@ def _mi(f, k, i):  # pragma: no cover - compiled
     return carray(_i8(f[i]), (f[k + 3 * i], f[k + 3 * i + 1]))
 
 
-# --- the C callbacks: unpack the frame, run the kernel, copy the results out -------------------
+# --- the C callbacks: unpack the frame, run the kernel (the main Ops' write outputs in place) ----
 K_FILTER = 14  # y Z d H T c R Q a1 P1 tol | llf_t a_pred P_pred
 
 
 def _c_filter(fp):  # pragma: no cover - compiled
     k = K_FILTER
     f = carray(fp, (4 * k,))
-    ll, a, P = filter_moments(_m(f, k, 0), _t(f, k, 1), _m(f, k, 2), _t(f, k, 3), _t(f, k, 4),
-                              _m(f, k, 5), _t(f, k, 6), _t(f, k, 7), _v(f, k, 8), _m(f, k, 9),
-                              _v(f, k, 10)[0])
-    _v(f, k, 11)[:] = ll
-    _m(f, k, 12)[:, :] = a
-    _t(f, k, 13)[:, :, :] = P
+    loglike_forward(_m(f, k, 0), _t(f, k, 1), _m(f, k, 2), _t(f, k, 3), _t(f, k, 4),
+                    _m(f, k, 5), _t(f, k, 6), _t(f, k, 7), _v(f, k, 8), _m(f, k, 9),
+                    _v(f, k, 10)[0], STEADY_TOL, _m(f, k, 12), _t(f, k, 13), _v(f, k, 11))
 
 
 K_GRAD = 27  # y Z d H T c R Q a1 P1 llf_t a_pred P_pred llbar tol | 10 gradients | grad_T grad_Z
@@ -97,20 +94,12 @@ K_GRAD = 27  # y Z d H T c R Q a1 P1 llf_t a_pred P_pred llbar tol | 10 gradient
 def _c_grad(fp):  # pragma: no cover - compiled
     k = K_GRAD
     f = carray(fp, (4 * k,))
-    g = gradients(_m(f, k, 0), _t(f, k, 1), _m(f, k, 2), _t(f, k, 3), _t(f, k, 4), _m(f, k, 5),
-                  _t(f, k, 6), _t(f, k, 7), _v(f, k, 8), _m(f, k, 9), _v(f, k, 10), _m(f, k, 11),
-                  _t(f, k, 12), _v(f, k, 13), _v(f, k, 14)[0], _v(f, k, 25)[0] != 0.0,
-                  _v(f, k, 26)[0] != 0.0)
-    _m(f, k, 15)[:, :] = g[0]
-    _t(f, k, 16)[:, :, :] = g[1]
-    _m(f, k, 17)[:, :] = g[2]
-    _t(f, k, 18)[:, :, :] = g[3]
-    _t(f, k, 19)[:, :, :] = g[4]
-    _m(f, k, 20)[:, :] = g[5]
-    _t(f, k, 21)[:, :, :] = g[6]
-    _t(f, k, 22)[:, :, :] = g[7]
-    _v(f, k, 23)[:] = g[8]
-    _m(f, k, 24)[:, :] = g[9]
+    gradients_into(_m(f, k, 0), _t(f, k, 1), _m(f, k, 2), _t(f, k, 3), _t(f, k, 4),
+                   _m(f, k, 5), _t(f, k, 6), _t(f, k, 7), _v(f, k, 10), _m(f, k, 11),
+                   _t(f, k, 12), _v(f, k, 13), _v(f, k, 14)[0], _v(f, k, 25)[0] != 0.0,
+                   _v(f, k, 26)[0] != 0.0, _m(f, k, 15), _t(f, k, 16), _m(f, k, 17),
+                   _t(f, k, 18), _t(f, k, 19), _m(f, k, 20), _t(f, k, 21), _t(f, k, 22),
+                   _v(f, k, 23), _m(f, k, 24))
 
 
 K_DFWD = 17  # y Z d H T c R Q a1 P1 P1inf rows flags tol | ll a P

@@ -55,7 +55,8 @@ from .kernels import (
 )
 
 __all__ = [
-    "STEADY_TOL", "filter_moments", "gradients", "loglike_and_grad", "loglike_backward",
+    "STEADY_TOL", "filter_moments", "gradients", "gradients_into", "loglike_and_grad",
+    "loglike_backward",
     "loglike_forward", "symmetrized",
 ]
 
@@ -612,13 +613,33 @@ def gradients(y, Z, d, H, T, c, R, Q, a1, P1, llf_t, a_pred, P_pred, llbar, tol,
     zero when some ``llf_t`` is NaN (an :math:`F_t` was not positive definite); the one of T
     (of Z) not computed when ``grad_T`` (``grad_Z``) is False: zero, except in the
     one-state loop, which computes it anyway (on scalars it costs nothing)."""
-    gy, gZ, gd, gH = np.zeros(y.shape), np.zeros(Z.shape), np.zeros(d.shape), np.zeros(H.shape)
-    gT, gc, gR, gQ = np.zeros(T.shape), np.zeros(c.shape), np.zeros(R.shape), np.zeros(Q.shape)
-    ga1, gP1 = np.zeros(a1.shape), np.zeros(P1.shape)
-    if not np.isnan(llf_t).any():
-        ga1, gP1 = loglike_backward(y, Z, d, H, T, c, R, Q, a_pred, P_pred, tol, llbar,
-                                    gy, gZ, gd, gH, gT, gc, gR, gQ, grad_T, grad_Z)
+    gy, gZ, gd, gH = np.empty(y.shape), np.empty(Z.shape), np.empty(d.shape), np.empty(H.shape)
+    gT, gc, gR, gQ = np.empty(T.shape), np.empty(c.shape), np.empty(R.shape), np.empty(Q.shape)
+    ga1, gP1 = np.empty(a1.shape), np.empty(P1.shape)
+    gradients_into(y, Z, d, H, T, c, R, Q, llf_t, a_pred, P_pred, llbar, tol, grad_T, grad_Z,
+                   gy, gZ, gd, gH, gT, gc, gR, gQ, ga1, gP1)
     return gy, gZ, gd, gH, gT, gc, gR, gQ, ga1, gP1
+
+
+@njit(cache=True)
+def gradients_into(y, Z, d, H, T, c, R, Q, llf_t, a_pred, P_pred, llbar, tol, grad_T, grad_Z,
+                   gy, gZ, gd, gH, gT, gc, gR, gQ, ga1, gP1):  # pragma: no cover - compiled
+    """:func:`gradients` written into the given arrays (the fused Op's outputs)."""
+    gy[...] = 0.0
+    gZ[...] = 0.0
+    gd[...] = 0.0
+    gH[...] = 0.0
+    gT[...] = 0.0
+    gc[...] = 0.0
+    gR[...] = 0.0
+    gQ[...] = 0.0
+    ga1[...] = 0.0
+    gP1[...] = 0.0
+    if not np.isnan(llf_t).any():
+        ga, gP = loglike_backward(y, Z, d, H, T, c, R, Q, a_pred, P_pred, tol, llbar,
+                                  gy, gZ, gd, gH, gT, gc, gR, gQ, grad_T, grad_Z)
+        ga1[:] = ga
+        gP1[:, :] = gP
 
 
 def loglike_and_grad(y, Z, d, H, T, c, R, Q, a1, P1, tol, llbar=None):
