@@ -180,45 +180,53 @@ def _diffuse_system(rng, n=4, p=2, m=3, r=2):
     ), P1inf
 
 
-@pytest.mark.parametrize("which", ["Z", "d", "H", "T", "c", "R", "Q", "a1", "P1"])
+@pytest.mark.parametrize("which", ["y", "Z", "d", "H", "T", "c", "R", "Q", "a1", "P1"])
 def test_diffuse_op_gradient_on_each_matrix(which):
-    """verify_grad of a weighted sum of the Op's three outputs (log-likelihoods, a, P)."""
-    from pymc_dlm.fused import DiffuseSteps, plan_arrays
+    """verify_grad of a weighted sum of the per-step log-likelihoods of the Op with a diffuse
+    plan: two diffuse steps (a diffuse and an ordinary row, a missing one), then the filter,
+    so the gradient flows back through both adjoint passes."""
+    from pymc_dlm.fused import plan_arrays
 
     rng = np.random.default_rng(11)
-    vals, P1inf = _diffuse_system(rng)
+    vals, P1inf = _diffuse_system(rng, n=7)
     plan = diffuse_plan(vals["Z"], vals["T"], P1inf, ~np.isnan(vals["y"]))
     assert plan.n_steps >= 2 and any(not f for s in plan.steps for _, f in s)
     rows, flags = plan_arrays(plan, 2)
     names = list(vals)
-    wa, wP = rng.standard_normal(3), rng.standard_normal((3, 3))
+    w = rng.standard_normal(7)
+    keep = np.isnan(vals["y"])
 
     def total(x):
         args = [x if k == which else vals[k] for k in names]
         if which in ("H", "Q", "P1"):  # symmetric inputs
             args[names.index(which)] = 0.5 * (x + pt.swapaxes(x, -1, -2))
-        ll, a, P = DiffuseSteps(1e-10)(*args, P1inf, rows, flags)
-        return ll.sum() + a @ wa + (P * wP).sum()
+        if which == "y":  # the same missing pattern; finite differences need numbers
+            args[0] = pt.where(keep, np.nan, x)
+        ll = KalmanLoglike(TOL, 1e-10)(*args, P1inf, rows, flags)[0]
+        return (ll * w).sum()
 
-    verify_grad(total, [vals[which]], rng=rng, abs_tol=1e-6, rel_tol=1e-6, eps=1e-7)
+    x0 = np.where(keep, 0.3, vals["y"]) if which == "y" else vals[which]
+    verify_grad(total, [x0], rng=rng, abs_tol=1e-6, rel_tol=1e-6, eps=1e-7)
 
 
 def test_diffuse_op_equals_the_symbolic_diffuse_steps():
-    """Same a_{d+1}, P_{d+1} and log-likelihoods as the symbolic engine's written-out steps."""
-    from pymc_dlm.fused import DiffuseSteps, plan_arrays
+    """The Op with a diffuse plan gives the log-likelihoods of the symbolic engine's
+    written-out diffuse steps followed by the Op from their a_{d+1}, P_{d+1}."""
+    from pymc_dlm.fused import plan_arrays
     from pymc_dlm.symbolic.filter import diffuse_steps
     from pymc_dlm.symbolic.assemble import SystemTensors
 
-    vals, P1inf = _diffuse_system(np.random.default_rng(5))
+    vals, P1inf = _diffuse_system(np.random.default_rng(5), n=7)
     plan = diffuse_plan(vals["Z"], vals["T"], P1inf, ~np.isnan(vals["y"]))
-    ll, a, P = DiffuseSteps(1e-10)(*vals.values(), P1inf, *plan_arrays(plan, 2))
+    nd = plan.n_steps
+    ll = KalmanLoglike(TOL, 1e-10)(*vals.values(), P1inf, *plan_arrays(plan, 2))[0]
     const = ("d", "H", "c", "R")  # leading time axis of 1: constant matrices
     sys = SystemTensors(**{k: pt.as_tensor_variable(v[0] if k in const else v)
                            for k, v in vals.items() if k != "y"}, P1inf=P1inf)
     _, a_ref, P_ref, parts = diffuse_steps(sys, vals["y"], plan, h_diagonal=True)
-    np.testing.assert_allclose(ll.eval(), pt.concatenate(parts).eval(), rtol=1e-12)
-    np.testing.assert_allclose(a.eval(), a_ref.eval(), rtol=1e-12)
-    np.testing.assert_allclose(P.eval(), P_ref.eval(), rtol=1e-12)
+    rest = {k: (v if k in const else v[nd:]) for k, v in vals.items() if k not in ("a1", "P1")}
+    ll_rest = KalmanLoglike(TOL)(*rest.values(), a_ref, P_ref)[0]
+    np.testing.assert_allclose(ll.eval(), pt.concatenate([*parts, ll_rest]).eval(), rtol=1e-12)
 
 
 def test_thirteen_diffuse_states_fused_equals_scan():
@@ -232,10 +240,9 @@ def test_thirteen_diffuse_states_fused_equals_scan():
 
 
 def test_a_symbolic_but_structurally_diagonal_h_uses_the_diffuse_op():
-    """H = diag(s^2) with s symbolic: the exact diffuse steps run in the numba DiffuseSteps Op
-    (not written out symbolically) and the log-likelihood and gradient equal the NumPy engine
+    """H = diag(s^2) with s symbolic: the exact diffuse steps run in the numba Op (not
+    written out symbolically) and the log-likelihood and gradient equal the NumPy engine
     and the symbolic diffuse steps; a full symbolic H keeps the symbolic path."""
-    from pymc_dlm.fused import DiffuseSteps
 
     rng = np.random.default_rng(8)
     S = 3
@@ -249,8 +256,12 @@ def test_a_symbolic_but_structurally_diagonal_h_uses_the_diffuse_op():
     sys = system_tensors(sym)
     plan = diffuse_plan(np.eye(S), np.eye(S), np.eye(S), ~np.isnan(y))
     ll = fused.loglike(sys, y, plan)
-    ops = {type(node.op) for node in io_toposort([s], [ll])}
-    assert DiffuseSteps in ops
+
+    def planned_steps(out):  # the diffuse steps planned inside the Op
+        [node] = [n for n in io_toposort([s], [out]) if isinstance(n.op, KalmanLoglike)]
+        return node.inputs[11].eval().shape[0]
+
+    assert planned_steps(ll) == plan.n_steps > 0
     ref = fused.loglike(sys, y, plan, h_diagonal=False)  # the symbolic diffuse steps
     f = pytensor.function([s], [ll, pt.grad(ll, s)])
     g = pytensor.function([s], [ref, pt.grad(ref, s)], mode=Mode(linker="py", optimizer="fast_compile"))
@@ -259,8 +270,7 @@ def test_a_symbolic_but_structurally_diagonal_h_uses_the_diffuse_op():
     np.testing.assert_allclose(got[0], want[0], rtol=1e-12)
     np.testing.assert_allclose(got[1], want[1], rtol=1e-9)
     full = fused.loglike(system_tensors(num.replace(H=pt.outer(s, s) + pt.eye(S))), y, plan)
-    ops = {type(node.op) for node in io_toposort([s], [full])}
-    assert DiffuseSteps not in ops
+    assert planned_steps(full) == 0
 
 
 def test_one_state_loops_equal_the_general_loops_and_finite_differences():
@@ -292,41 +302,46 @@ def test_one_state_loops_equal_the_general_loops_and_finite_differences():
 
 def test_one_state_diffuse_steps_equal_the_general_steps_and_finite_differences():
     """m = p = r = 1 diffuse steps run on scalars (adjoint_diffuse._run_scalar and
-    _backward_scalar).  Plan: an ordinary row (Z_1 = 0), a missing step, then the diffuse row.
-    Against the general code (a second, unloaded disturbance) and verify_grad on every matrix."""
-    from pymc_dlm.fused import DiffuseSteps, plan_arrays
+    _backward_scalar).  Plan: an ordinary row (Z_1 = 0), a missing step, then the diffuse row;
+    two regular steps follow.  Against the general code (a second, unloaded disturbance) and
+    verify_grad of the Op on every input at once, y included."""
+    from pymc_dlm.fused import plan_arrays
     from pymc_dlm.numeric.adjoint_diffuse import diffuse_backward, diffuse_forward
 
     rng = np.random.default_rng(2)
     n = 3
-    vals = dict(y=np.array([[0.4], [np.nan], [1.3]]), Z=np.array([0.0, 0.8, 1.2])[:, None, None],
+    vals = dict(y=np.array([[0.4], [np.nan], [1.3], [0.7], [-0.2]]),
+                Z=np.array([0.0, 0.8, 1.2, 1.0, 0.9])[:, None, None],
                 d=np.array([[0.3]]), H=np.array([[[0.7]]]),
-                T=np.array([0.9, 1.1, 0.8])[:, None, None], c=np.array([[0.2]]),
-                R=np.array([[[1.3]]]), Q=np.array([0.5, 0.6, 0.4])[:, None, None],
+                T=np.array([0.9, 1.1, 0.8, 1.0, 0.7])[:, None, None], c=np.array([[0.2]]),
+                R=np.array([[[1.3]]]), Q=np.array([0.5, 0.6, 0.4, 0.3, 0.8])[:, None, None],
                 a1=np.array([0.1]), P1=np.array([[0.0]]))
     P1inf = np.eye(1)
     plan = diffuse_plan(vals["Z"], vals["T"], P1inf, ~np.isnan(vals["y"]))
     assert plan.n_steps == n and [list(s) for s in plan.steps] == [[(0, False)], [], [(0, True)]]
     rows, flags = plan_arrays(plan, 1)
-    wide = dict(vals, R=np.concatenate([vals["R"], np.zeros_like(vals["R"])], axis=2),
-                Q=np.stack([np.diag([q[0, 0], 1.0]) for q in vals["Q"]]))
-    for one, two in zip(diffuse_forward(*vals.values(), P1inf, rows, flags, 1e-10),
+    head = {k: v[:n] if v.ndim == 3 or k == "y" else v for k, v in vals.items()}
+    wide = dict(head, R=np.concatenate([head["R"], np.zeros_like(head["R"])], axis=2),
+                Q=np.stack([np.diag([q[0, 0], 1.0]) for q in head["Q"]]))
+    for one, two in zip(diffuse_forward(*head.values(), P1inf, rows, flags, 1e-10),
                         diffuse_forward(*wide.values(), P1inf, rows, flags, 1e-10), strict=True):
         np.testing.assert_allclose(one, two, rtol=1e-14)
     weights = (rng.standard_normal(n), rng.standard_normal(1), rng.standard_normal((1, 1)))
-    g1 = diffuse_backward(*vals.values(), P1inf, rows, flags, 1e-10, *weights)
+    g1 = diffuse_backward(*head.values(), P1inf, rows, flags, 1e-10, *weights)
     g2 = diffuse_backward(*wide.values(), P1inf, rows, flags, 1e-10, *weights)
     for k, (x1, x2) in enumerate(zip(g1, g2, strict=True)):
         want = x2[:, :, :1] if k == 5 else x2[:, :1, :1] if k == 6 else x2  # R, Q
         np.testing.assert_allclose(x1, want, rtol=1e-12, atol=1e-14, err_msg=str(k))
-    wa, wP = rng.standard_normal(1), rng.standard_normal((1, 1))
+    w = rng.standard_normal(len(vals["y"]))
+    keep = np.isnan(vals["y"])
 
     def total(*xs):
-        ll, a, P = DiffuseSteps(1e-10)(vals["y"], *xs, P1inf, rows, flags)
-        return ll.sum() + a @ wa + (P * wP).sum()
+        ll = KalmanLoglike(TOL, 1e-10)(pt.where(keep, np.nan, xs[0]), *xs[1:], P1inf, rows,
+                                        flags)[0]
+        return (ll * w).sum()
 
-    verify_grad(total, [vals[k] for k in list(vals)[1:]], rng=rng, abs_tol=1e-6, rel_tol=1e-6,
-                eps=1e-7)
+    x0 = [np.where(keep, 0.3, vals["y"])] + [vals[k] for k in list(vals)[1:]]
+    verify_grad(total, x0, rng=rng, abs_tol=1e-6, rel_tol=1e-6, eps=1e-7)
 
 
 def test_strided_views_as_inputs_give_the_same_numbers():

@@ -6,11 +6,7 @@ the diffuse period and builds the system tensors.  Imports numeric, symbolic, nu
 never pymc (``tests/test_layering.py`` checks it).
 """
 
-from .diffuse import DiffuseSteps, DiffuseStepsGrad, plan_arrays
 from .loglike import loglike, loglike_t
-from .op import KalmanLoglike, KalmanLoglikeGrad
+from .op import KalmanLoglike, KalmanLoglikeGrad, plan_arrays
 
-__all__ = [
-    "DiffuseSteps", "DiffuseStepsGrad", "KalmanLoglike", "KalmanLoglikeGrad", "loglike",
-    "loglike_t", "plan_arrays",
-]
+__all__ = ["KalmanLoglike", "KalmanLoglikeGrad", "loglike", "loglike_t", "plan_arrays"]

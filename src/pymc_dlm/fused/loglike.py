@@ -1,12 +1,12 @@
-r"""The log-likelihood graph of the fused engine: diffuse steps written out, then one Op.
+r"""The log-likelihood graph of the fused engine: one Op for the whole series.
 
 Same arguments, conventions and numbers as :func:`pymc_dlm.symbolic.loglike_t` (the scan
-reference): the exact diffuse steps of the plan are one :class:`~pymc_dlm.fused.DiffuseSteps` Op
-(D&K 2012 sections 5.2 and 6.4, numba, adjoint gradient; with a non-diagonal H the symbolic
-engine's :func:`pymc_dlm.symbolic.diffuse_steps`, which decorrelates it), and the rest of the
-series, from :math:`a_{d+1}, P_{*,d+1}`, is one :class:`~pymc_dlm.fused.KalmanLoglike` Op
-(eqs. 4.21-4.26 and 7.2 in numba, missing rows dropped as in section 4.10) whose gradient is
-the adjoint pass.
+reference): one :class:`~pymc_dlm.fused.KalmanLoglike` Op runs the exact diffuse steps of the
+plan (D&K 2012 sections 5.2 and 6.4) and then the filter from :math:`a_{d+1}, P_{*,d+1}`
+(eqs. 4.21-4.26 and 7.2, missing rows dropped as in section 4.10), in numba, and its gradient
+is the adjoint pass.  With an H that is not diagonal in the diffuse period, the diffuse steps
+are the symbolic engine's :func:`pymc_dlm.symbolic.diffuse_steps` (which decorrelates it) and
+the Op runs the rest of the series.
 """
 
 from __future__ import annotations
@@ -20,8 +20,7 @@ from pytensor.graph.basic import Constant
 from ..numeric.filter import TOL
 from ..symbolic.assemble import SystemTensors
 from ..symbolic.filter import TOL_DIFFUSE, DiffusePlan, diffuse_steps
-from .diffuse import DiffuseSteps, plan_arrays
-from .op import KalmanLoglike
+from .op import KalmanLoglike, plan_arrays
 
 __all__ = ["loglike", "loglike_t", "structurally_diagonal"]
 
@@ -60,18 +59,14 @@ def loglike_t(sys: SystemTensors, y: Any, plan: DiffusePlan, *, h_diagonal: bool
     p = int(sys.Z.type.shape[-2])
     if h_diagonal is None:
         h_diagonal = p == 1 or structurally_diagonal(sys.H, p)
-    if nd and h_diagonal:
-        y = pt.as_tensor_variable(y)
-        rows, flags = plan_arrays(plan, p)
-        ll_d, a, P = DiffuseSteps(tol_diffuse)(
-            y[:nd], *(_part(sys, k, slice(0, nd)) for k in _BASE), sys.a1, sys.P1, sys.P1inf,
-            rows, flags)
-        parts = [ll_d]
-    else:  # a non-diagonal H is decorrelated in the diffuse steps: the symbolic engine's graph
-        y, a, P, parts = diffuse_steps(sys, y, plan, h_diagonal=h_diagonal,
-                                       tol_diffuse=tol_diffuse)
+    if nd == 0 or h_diagonal:  # one Op: the diffuse steps, then the filter
+        return KalmanLoglike(tol, tol_diffuse)(
+            y, *(_part(sys, k, slice(None)) for k in _BASE), sys.a1, sys.P1, sys.P1inf,
+            *plan_arrays(plan, p))[0]
+    # a non-diagonal H is decorrelated in the diffuse steps: the symbolic engine's graph
+    y, a, P, parts = diffuse_steps(sys, y, plan, h_diagonal=h_diagonal, tol_diffuse=tol_diffuse)
     ll_r = KalmanLoglike(tol)(y[nd:], *(_part(sys, k, slice(nd, None)) for k in _BASE), a, P)[0]
-    return pt.concatenate([*parts, ll_r]) if parts else ll_r
+    return pt.concatenate([*parts, ll_r])
 
 
 def _part(sys: SystemTensors, name: str, span: slice) -> Any:

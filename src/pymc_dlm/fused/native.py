@@ -26,8 +26,7 @@ import numpy as np
 from numba import carray, cfunc, njit, types
 from numba.extending import intrinsic
 
-from ..numeric.adjoint import STEADY_TOL, gradients_into, loglike_forward
-from ..numeric.adjoint_diffuse import diffuse_backward, diffuse_forward
+from ..numeric.adjoint_series import series_backward, series_forward
 
 __all__ = ["address", "contiguous", "frame", "keep", "put", "register"]
 
@@ -76,69 +75,39 @@ def _mi(f, k, i):  # pragma: no cover - compiled
     return carray(_i8(f[i]), (f[k + 3 * i], f[k + 3 * i + 1]))
 
 
-# --- the C callbacks: unpack the frame, run the kernel (the main Ops' write outputs in place) ----
-K_FILTER = 14  # y Z d H T c R Q a1 P1 tol | llf_t a_pred P_pred
+# --- the C callbacks: unpack the frame, run the kernel, which writes into the Op's outputs ----
+K_FILTER = 17  # y Z d H T c R Q a1 P1 P1inf rows flags (tol, tol_diffuse) | llf_t a_pred P_pred
 
 
 def _c_filter(fp):  # pragma: no cover - compiled
     k = K_FILTER
     f = carray(fp, (4 * k,))
-    loglike_forward(_m(f, k, 0), _t(f, k, 1), _m(f, k, 2), _t(f, k, 3), _t(f, k, 4),
-                    _m(f, k, 5), _t(f, k, 6), _t(f, k, 7), _v(f, k, 8), _m(f, k, 9),
-                    _v(f, k, 10)[0], STEADY_TOL, _m(f, k, 12), _t(f, k, 13), _v(f, k, 11))
+    opts = _v(f, k, 13)
+    series_forward(_m(f, k, 0), _t(f, k, 1), _m(f, k, 2), _t(f, k, 3), _t(f, k, 4), _m(f, k, 5),
+                   _t(f, k, 6), _t(f, k, 7), _v(f, k, 8), _m(f, k, 9), _m(f, k, 10),
+                   _mi(f, k, 11), _mi(f, k, 12), opts[0], opts[1], _v(f, k, 14), _m(f, k, 15),
+                   _t(f, k, 16))
 
 
-K_GRAD = 27  # y Z d H T c R Q a1 P1 llf_t a_pred P_pred llbar tol | 10 gradients | grad_T grad_Z
+# y Z d H T c R Q a1 P1 P1inf rows flags llf_t a_pred P_pred llbar
+# (tol, tol_diffuse, grad_T, grad_Z) | 10 gradients
+K_GRAD = 28
 
 
 def _c_grad(fp):  # pragma: no cover - compiled
     k = K_GRAD
     f = carray(fp, (4 * k,))
-    gradients_into(_m(f, k, 0), _t(f, k, 1), _m(f, k, 2), _t(f, k, 3), _t(f, k, 4),
-                   _m(f, k, 5), _t(f, k, 6), _t(f, k, 7), _v(f, k, 10), _m(f, k, 11),
-                   _t(f, k, 12), _v(f, k, 13), _v(f, k, 14)[0], _v(f, k, 25)[0] != 0.0,
-                   _v(f, k, 26)[0] != 0.0, _m(f, k, 15), _t(f, k, 16), _m(f, k, 17),
-                   _t(f, k, 18), _t(f, k, 19), _m(f, k, 20), _t(f, k, 21), _t(f, k, 22),
-                   _v(f, k, 23), _m(f, k, 24))
+    opts = _v(f, k, 17)
+    series_backward(_m(f, k, 0), _t(f, k, 1), _m(f, k, 2), _t(f, k, 3), _t(f, k, 4),
+                    _m(f, k, 5), _t(f, k, 6), _t(f, k, 7), _v(f, k, 8), _m(f, k, 9),
+                    _m(f, k, 10), _mi(f, k, 11), _mi(f, k, 12), opts[0], opts[1],
+                    _v(f, k, 13), _m(f, k, 14), _t(f, k, 15), _v(f, k, 16), opts[2] != 0.0,
+                    opts[3] != 0.0, _m(f, k, 18), _t(f, k, 19), _m(f, k, 20), _t(f, k, 21),
+                    _t(f, k, 22), _m(f, k, 23), _t(f, k, 24), _t(f, k, 25), _v(f, k, 26),
+                    _m(f, k, 27))
 
 
-K_DFWD = 17  # y Z d H T c R Q a1 P1 P1inf rows flags tol | ll a P
-
-
-def _c_diffuse(fp):  # pragma: no cover - compiled
-    k = K_DFWD
-    f = carray(fp, (4 * k,))
-    ll, a, P = diffuse_forward(_m(f, k, 0), _t(f, k, 1), _m(f, k, 2), _t(f, k, 3), _t(f, k, 4),
-                               _m(f, k, 5), _t(f, k, 6), _t(f, k, 7), _v(f, k, 8), _m(f, k, 9),
-                               _m(f, k, 10), _mi(f, k, 11), _mi(f, k, 12), _v(f, k, 13)[0])
-    _v(f, k, 14)[:] = ll
-    _v(f, k, 15)[:] = a
-    _m(f, k, 16)[:, :] = P
-
-
-K_DBWD = 26  # y Z d H T c R Q a1 P1 P1inf rows flags tol llbar abar Pbar | 9 gradients
-
-
-def _c_diffuse_grad(fp):  # pragma: no cover - compiled
-    k = K_DBWD
-    f = carray(fp, (4 * k,))
-    g = diffuse_backward(_m(f, k, 0), _t(f, k, 1), _m(f, k, 2), _t(f, k, 3), _t(f, k, 4),
-                         _m(f, k, 5), _t(f, k, 6), _t(f, k, 7), _v(f, k, 8), _m(f, k, 9),
-                         _m(f, k, 10), _mi(f, k, 11), _mi(f, k, 12), _v(f, k, 13)[0],
-                         _v(f, k, 14), _v(f, k, 15), _m(f, k, 16))
-    _t(f, k, 17)[:, :, :] = g[0]
-    _m(f, k, 18)[:, :] = g[1]
-    _t(f, k, 19)[:, :, :] = g[2]
-    _t(f, k, 20)[:, :, :] = g[3]
-    _m(f, k, 21)[:, :] = g[4]
-    _t(f, k, 22)[:, :, :] = g[5]
-    _t(f, k, 23)[:, :, :] = g[6]
-    _v(f, k, 24)[:] = g[7]
-    _m(f, k, 25)[:, :] = g[8]
-
-
-_CALLBACKS = {"filter": _c_filter, "grad": _c_grad, "diffuse": _c_diffuse,
-              "diffuse_grad": _c_diffuse_grad}
+_CALLBACKS = {"filter": _c_filter, "grad": _c_grad}
 _compiled: dict[str, object] = {}
 
 

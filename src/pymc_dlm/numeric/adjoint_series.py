@@ -1,0 +1,132 @@
+r"""The whole series in one call each way: the planned exact diffuse steps, then the filter.
+
+Forward: :func:`~pymc_dlm.numeric.adjoint_diffuse.diffuse_forward` over the ``nd`` planned
+diffuse steps (D&K 2012, sections 5.2 and 6.4), then
+:func:`~pymc_dlm.numeric.adjoint.loglike_forward` from :math:`a_{d+1}, P_{*,d+1}`
+(eqs. 4.21-4.26).  Backward: :func:`~pymc_dlm.numeric.adjoint.loglike_backward` over the
+regular steps gives :math:`\bar a_{d+1}, \bar P_{d+1}`, from which
+:func:`~pymc_dlm.numeric.adjoint_diffuse.diffuse_backward` goes back through the diffuse
+steps.  These are the kernels of the fused Op (:class:`pymc_dlm.fused.KalmanLoglike`): two
+calls per log-likelihood and gradient instead of four.
+
+Arguments: y (n, p); the system matrices with a leading time axis of n or 1; a1, P1 the
+proper part of the start (zero in the diffuse directions), P1inf the diffuse part; ``rows``,
+``flags`` (nd, p) the plan (:func:`pymc_dlm.fused.plan_arrays`); nd = 0: no diffuse steps.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+from .adjoint import STEADY_TOL, gradients_into, loglike_backward, loglike_forward
+from .adjoint_diffuse import diffuse_backward, diffuse_forward
+
+__all__ = ["series_backward", "series_forward"]
+
+
+@njit(cache=True)
+def _head(A, nd):  # pragma: no cover - compiled
+    """A system array over the first nd steps (constant arrays unchanged); a view."""
+    return A if A.shape[0] == 1 else np.ascontiguousarray(A[:nd])
+
+
+@njit(cache=True)
+def _rest(A, nd):  # pragma: no cover - compiled
+    """A system array from step nd on (constant arrays unchanged); a view."""
+    return A if A.shape[0] == 1 else np.ascontiguousarray(A[nd:])
+
+
+@njit(cache=True)
+def series_forward(y, Z, d, H, T, c, R, Q, a1, P1, P1inf, rows, flags, tol, tol_diffuse,
+                   llf_t, a_pred, P_pred):  # pragma: no cover - compiled
+    """Per-step log-likelihood into ``llf_t`` (n,) and the predicted moments of the regular
+    steps into ``a_pred`` (n - nd, m), ``P_pred`` (n - nd, m, m).
+
+    Returns -1, or the first step whose :math:`F_t` is not positive definite (``llf_t`` NaN
+    from there on)."""
+    nd = rows.shape[0]
+    if nd == 0:
+        return loglike_forward(y, Z, d, H, T, c, R, Q, a1, P1, tol, STEADY_TOL, a_pred, P_pred,
+                               llf_t)
+    ll, a, P = diffuse_forward(y[:nd], _head(Z, nd), _head(d, nd), _head(H, nd), _head(T, nd),
+                               _head(c, nd), _head(R, nd), _head(Q, nd), a1, P1, P1inf, rows,
+                               flags, tol_diffuse)
+    llf_t[:nd] = ll
+    bad = loglike_forward(np.ascontiguousarray(y[nd:]), _rest(Z, nd), _rest(d, nd),
+                          _rest(H, nd), _rest(T, nd), _rest(c, nd), _rest(R, nd), _rest(Q, nd),
+                          a, P, tol, STEADY_TOL, a_pred, P_pred,
+                          np.ascontiguousarray(llf_t[nd:]))
+    return bad if bad < 0 else nd + bad
+
+
+@njit(cache=True)
+def _add(G, g, nd):  # pragma: no cover - compiled
+    """Add the gradient g of the diffuse steps (shape of the head of G's matrix) into G."""
+    if G.shape[0] == 1:
+        G += g
+    else:
+        G[:nd] += g
+
+
+@njit(cache=True)
+def series_backward(y, Z, d, H, T, c, R, Q, a1, P1, P1inf, rows, flags, tol, tol_diffuse,
+                    llf_t, a_pred, P_pred, llbar, grad_T, grad_Z,
+                    gy, gZ, gd, gH, gT, gc, gR, gQ, ga1, gP1):  # pragma: no cover - compiled
+    r"""Gradients of :math:`\sum_t\bar\ell_t\ell_t` with respect to y, Z, d, H, T, c, R, Q, a1,
+    P1, written into the ``g*`` arrays (their matrices' shapes); all zero when some
+    ``llf_t`` is NaN.  ``grad_T``/``grad_Z`` as in
+    :func:`~pymc_dlm.numeric.adjoint.gradients`.  In the diffuse steps
+    :math:`\partial\ell/\partial y = -\partial\ell/\partial d` row by row (both enter only
+    through :math:`v = y - d - z'a`), so d is passed per step to get y's gradient."""
+    nd = rows.shape[0]
+    gradients_into(np.ascontiguousarray(y[nd:]), _rest(Z, nd), _rest(d, nd), _rest(H, nd),
+                   _rest(T, nd), _rest(c, nd), _rest(R, nd), _rest(Q, nd), llf_t, a_pred,
+                   P_pred, np.ascontiguousarray(llbar[nd:]), tol, grad_T, grad_Z,
+                   np.ascontiguousarray(gy[nd:]), _rest(gZ, nd), _rest(gd, nd), _rest(gH, nd),
+                   _rest(gT, nd), _rest(gc, nd), _rest(gR, nd), _rest(gQ, nd), ga1, gP1)
+    if nd == 0:
+        return
+    gy[:nd] = 0.0
+    if gZ.shape[0] > 1:  # gradients_into zeroed only the regular steps' part
+        gZ[:nd] = 0.0
+    if gd.shape[0] > 1:
+        gd[:nd] = 0.0
+    if gH.shape[0] > 1:
+        gH[:nd] = 0.0
+    if gT.shape[0] > 1:
+        gT[:nd] = 0.0
+    if gc.shape[0] > 1:
+        gc[:nd] = 0.0
+    if gR.shape[0] > 1:
+        gR[:nd] = 0.0
+    if gQ.shape[0] > 1:
+        gQ[:nd] = 0.0
+    if np.isnan(llf_t).any():
+        ga1[:] = 0.0
+        gP1[:, :] = 0.0
+        return
+    p = y.shape[1]
+    d_steps = np.empty((nd, p))
+    for t in range(nd):
+        d_steps[t] = d[t if d.shape[0] > 1 else 0]
+    g = diffuse_backward(np.ascontiguousarray(y[:nd]), _head(Z, nd), d_steps, _head(H, nd),
+                         _head(T, nd), _head(c, nd), _head(R, nd), _head(Q, nd), a1, P1, P1inf,
+                         rows, flags, tol_diffuse, np.ascontiguousarray(llbar[:nd]),
+                         ga1.copy(), gP1.copy())
+    if grad_Z:
+        _add(gZ, g[0], nd)
+    gy[:nd] = -g[1]
+    if gd.shape[0] == 1:
+        for t in range(nd):
+            gd[0] += g[1][t]
+    else:
+        gd[:nd] += g[1]
+    _add(gH, g[2], nd)
+    if grad_T:
+        _add(gT, g[3], nd)
+    _add(gc, g[4], nd)
+    _add(gR, g[5], nd)
+    _add(gQ, g[6], nd)
+    ga1[:] = g[7]
+    gP1[:, :] = g[8]
