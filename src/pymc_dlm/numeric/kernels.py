@@ -74,15 +74,18 @@ def predict(a, P, T, c, RQR, a_out, P_out, work):  # pragma: no cover - compiled
             if t != 0.0:
                 for j in range(m):
                     work[i, j] += t * P[k, j]
-    for i in range(m):
-        for j in range(i, m):
-            s = RQR[i, j]
-            for k in range(m):
-                t = T[j, k]
-                if t != 0.0:
-                    s += work[i, k] * t
-            P_out[i, j] = s
-            P_out[j, i] = s
+    # P_out[i, j] = RQR[i, j] + sum_k work[i, k] T[j, k] for i <= j, the terms in k order (as
+    # a dot product would add them), looping over the nonzeros of T once: m^2 tests, not m^3
+    for j in range(m):
+        for i in range(j + 1):
+            P_out[i, j] = RQR[i, j]
+        for k in range(m):
+            t = T[j, k]
+            if t != 0.0:
+                for i in range(j + 1):
+                    P_out[i, j] += work[i, k] * t
+        for i in range(j):
+            P_out[j, i] = P_out[i, j]
 
 
 @njit(cache=True, inline="always")
@@ -97,15 +100,16 @@ def predict_cov(P, T, P_out, work):  # pragma: no cover - compiled
             if t != 0.0:
                 for j in range(m):
                     work[i, j] += t * P[k, j]
-    for i in range(m):
-        for j in range(i, m):
-            s = 0.0
-            for k in range(m):
-                t = T[j, k]
-                if t != 0.0:
-                    s += work[i, k] * t
-            P_out[i, j] = s
-            P_out[j, i] = s
+    for j in range(m):  # as in predict
+        for i in range(j + 1):
+            P_out[i, j] = 0.0
+        for k in range(m):
+            t = T[j, k]
+            if t != 0.0:
+                for i in range(j + 1):
+                    P_out[i, j] += work[i, k] * t
+        for i in range(j):
+            P_out[j, i] = P_out[i, j]
 
 
 @njit(cache=True, inline="always")
@@ -141,14 +145,14 @@ def forecast_moments(a, P, Z, d, H, v, F, M, y):  # pragma: no cover - compiled
     """
     p, m = Z.shape
     forecast_mean(a, Z, d, y, v)
-    for j in range(m):
-        for i in range(p):
-            s = 0.0
-            for k in range(m):
-                z = Z[i, k]
-                if z != 0.0:
-                    s += P[j, k] * z
-            M[j, i] = s
+    for i in range(p):  # M[:, i] = P Z_i' over the nonzeros of Z_i (terms in k order)
+        for j in range(m):
+            M[j, i] = 0.0
+        for k in range(m):
+            z = Z[i, k]
+            if z != 0.0:
+                for j in range(m):
+                    M[j, i] += P[j, k] * z
     for i in range(p):
         for j in range(i, p):
             s = H[i, j]
