@@ -270,12 +270,17 @@ def _forward_scalar(y, Z, d, H, T, c, R, Q, a, P, steady_tol, a_pred, P_pred,
 def _backward_scalar(y, Z, d, H, T, c, R, Q, a_pred, P_pred, llbar,
                      gy, gZ, gd, gH, gT, gc, gR, gQ):  # pragma: no cover - compiled
     r""":func:`_backward_loop` for m = p = r = 1 on scalars (the module's formulas with
-    :math:`G = 1/F`, :math:`x = v/F`, :math:`N = M/F`); returns :math:`(\bar a_1, \bar P_1)`."""
+    :math:`G = 1/F`, :math:`x = vG`, :math:`N = MG`: one division per step); returns
+    :math:`(\bar a_1, \bar P_1)`.  The gradients of constant matrices are summed in local
+    variables and added to their arrays at the end."""
     n = y.shape[0]
     nZ, nd, nH, nT, nc, nR, nQ = (Z.shape[0], d.shape[0], H.shape[0], T.shape[0], c.shape[0],
                                   R.shape[0], Q.shape[0])
     abar = 0.0
     Pbar = 0.0
+    # gradients of constant matrices summed in registers (a += through memory each step is a
+    # loop-carried store/load chain), added to the arrays at the end
+    sZ = sd = sH = sT = sc = sR = sQ = 0.0
     for t in range(n - 1, -1, -1):
         iZ, iT, iR, iQ = (t if nZ > 1 else 0, t if nT > 1 else 0, t if nR > 1 else 0,
                           t if nQ > 1 else 0)
@@ -294,20 +299,35 @@ def _backward_scalar(y, Z, d, H, T, c, R, Q, a_pred, P_pred, llbar,
             F = H[iH, 0, 0]
             if z != 0.0:
                 F += z * M
-            x = v / F
-            af = a + M * x
-            Pf = P - (M / F) * M
             G = 1.0 / F
-            N = M / F
+            x = v * G
+            N = M * G
+            af = a + M * x
+            Pf = P - N * M
         else:
             af = a
             Pf = P
         # prediction adjoint (Pbar, abar: of a_{t+1}, P_{t+1})
         work = Pbar * tt
-        gT[iT, 0, 0] += abar * af + 2.0 * work * Pf
-        gc[ic, 0] += abar
-        gR[iR, 0, 0] += 2.0 * (Pbar * (rr * qq))
-        gQ[iQ, 0, 0] += rr * (Pbar * rr)
+        dT = abar * af + 2.0 * work * Pf
+        dR = 2.0 * (Pbar * (rr * qq))
+        dQ = rr * (Pbar * rr)
+        if nT > 1:
+            gT[t, 0, 0] += dT
+        else:
+            sT += dT
+        if nc > 1:
+            gc[t, 0] += abar
+        else:
+            sc += abar
+        if nR > 1:
+            gR[t, 0, 0] += dR
+        else:
+            sR += dR
+        if nQ > 1:
+            gQ[t, 0, 0] += dQ
+        else:
+            sQ += dQ
         afbar = tt * abar
         Pfbar = tt * work
         if not observed:
@@ -321,13 +341,37 @@ def _backward_scalar(y, Z, d, H, T, c, R, Q, a_pred, P_pred, llbar,
         Fbar = -0.5 * lb * (G - x * x) - 0.5 * (g * x + g * x) + N * w2
         Mbar = afbar * x - 2.0 * w2
         gy[t, 0] += vbar
-        gd[idd, 0] -= vbar
-        gH[iH, 0, 0] += Fbar
         FZ = Fbar * z if z != 0.0 else 0.0
-        gZ[iZ, 0, 0] += -vbar * a + (Mbar + 2.0 * FZ) * P
+        dZ = -vbar * a + (Mbar + 2.0 * FZ) * P
+        if nd > 1:
+            gd[t, 0] -= vbar
+        else:
+            sd -= vbar
+        if nH > 1:
+            gH[t, 0, 0] += Fbar
+        else:
+            sH += Fbar
+        if nZ > 1:
+            gZ[t, 0, 0] += dZ
+        else:
+            sZ += dZ
         abar = afbar - z * vbar
         work = Mbar * z + z * FZ
         Pbar = Pfbar + 0.5 * (work + work)
+    if nZ == 1:
+        gZ[0, 0, 0] += sZ
+    if nd == 1:
+        gd[0, 0] += sd
+    if nH == 1:
+        gH[0, 0, 0] += sH
+    if nT == 1:
+        gT[0, 0, 0] += sT
+    if nc == 1:
+        gc[0, 0] += sc
+    if nR == 1:
+        gR[0, 0, 0] += sR
+    if nQ == 1:
+        gQ[0, 0, 0] += sQ
     return abar, Pbar
 
 
@@ -622,20 +666,29 @@ def gradients(y, Z, d, H, T, c, R, Q, a1, P1, llf_t, a_pred, P_pred, llbar, tol,
 
 
 @njit(cache=True)
+def any_nan(x):  # pragma: no cover - compiled
+    """Whether the vector x holds a NaN (a loop: ``np.isnan(x).any()`` allocates)."""
+    for v in x:
+        if math.isnan(v):
+            return True
+    return False
+
+
+@njit(cache=True)
 def gradients_into(y, Z, d, H, T, c, R, Q, llf_t, a_pred, P_pred, llbar, tol, grad_T, grad_Z,
                    gy, gZ, gd, gH, gT, gc, gR, gQ, ga1, gP1):  # pragma: no cover - compiled
     """:func:`gradients` written into the given arrays (the fused Op's outputs)."""
-    gy[...] = 0.0
-    gZ[...] = 0.0
-    gd[...] = 0.0
-    gH[...] = 0.0
-    gT[...] = 0.0
-    gc[...] = 0.0
-    gR[...] = 0.0
-    gQ[...] = 0.0
-    ga1[...] = 0.0
-    gP1[...] = 0.0
-    if not np.isnan(llf_t).any():
+    gy.fill(0.0)
+    gZ.fill(0.0)
+    gd.fill(0.0)
+    gH.fill(0.0)
+    gT.fill(0.0)
+    gc.fill(0.0)
+    gR.fill(0.0)
+    gQ.fill(0.0)
+    ga1.fill(0.0)
+    gP1.fill(0.0)
+    if not any_nan(llf_t):
         ga, gP = loglike_backward(y, Z, d, H, T, c, R, Q, a_pred, P_pred, tol, llbar,
                                   gy, gZ, gd, gH, gT, gc, gR, gQ, grad_T, grad_Z)
         ga1[:] = ga

@@ -19,7 +19,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from .adjoint import STEADY_TOL, gradients_into, loglike_backward, loglike_forward
+from .adjoint import STEADY_TOL, any_nan, gradients_into, loglike_forward
 from .adjoint_diffuse import diffuse_backward, diffuse_forward
 
 __all__ = ["series_backward", "series_forward"]
@@ -102,7 +102,7 @@ def series_backward(y, Z, d, H, T, c, R, Q, a1, P1, P1inf, rows, flags, tol, tol
         gR[:nd] = 0.0
     if gQ.shape[0] > 1:
         gQ[:nd] = 0.0
-    if np.isnan(llf_t).any():
+    if any_nan(llf_t):
         ga1[:] = 0.0
         gP1[:, :] = 0.0
         return
