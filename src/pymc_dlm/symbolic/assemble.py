@@ -38,7 +38,9 @@ class _PyTensorOps:
     def entries(self, node: mx.Entries, name: str) -> pt.TensorVariable:
         """A constant array with the symbolic entries scattered in by one ``set_subtensor``
         (a graph of a few nodes, whatever the size: compiling it and its gradient stays cheap;
-        an entry-by-entry ``stack`` made graphs of hundreds of nodes for a 13-state model)."""
+        an entry-by-entry ``stack`` made graphs of hundreds of nodes for a 13-state model).
+        When every entry is symbolic (the 1 x 1 variances of a local level, e.g.) their
+        ``stack``, reshaped, is the array: no scatter, and a cheaper gradient."""
         rows = node.rows
         two_d = bool(rows) and isinstance(rows[0], tuple)
         grid = rows if two_d else (rows,)
@@ -51,6 +53,8 @@ class _PyTensorOps:
                     values.append(self.leaf(e, name).reshape(()))
                 else:
                     base[i, j] = float(e)
+        if values and len(values) == base.size:  # every entry symbolic: no scatter needed
+            return pt.stack(values).reshape(base.shape if two_d else base.shape[1:])
         out = pt.constant(base if two_d else base[0])
         if values:
             ii, jj = (np.array(ix, dtype=np.int64) for ix in zip(*where, strict=True))
