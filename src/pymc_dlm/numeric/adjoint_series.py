@@ -61,6 +61,13 @@ def series_forward(y, Z, d, H, T, c, R, Q, a1, P1, P1inf, rows, flags, tol, tol_
 
 
 @njit(cache=True)
+def _zero_head(G, nd):  # pragma: no cover - compiled
+    """Zero the first nd steps of a time-varying gradient (a constant one is shared)."""
+    if G.shape[0] > 1:
+        G[:nd] = 0.0
+
+
+@njit(cache=True)
 def _add(G, g, nd):  # pragma: no cover - compiled
     """Add the gradient g of the diffuse steps (shape of the head of G's matrix) into G."""
     if G.shape[0] == 1:
@@ -87,21 +94,14 @@ def series_backward(y, Z, d, H, T, c, R, Q, a1, P1, P1inf, rows, flags, tol, tol
                    _rest(gT, nd), _rest(gc, nd), _rest(gR, nd), _rest(gQ, nd), ga1, gP1)
     if nd == 0:
         return
-    gy[:nd] = 0.0
-    if gZ.shape[0] > 1:  # gradients_into zeroed only the regular steps' part
-        gZ[:nd] = 0.0
-    if gd.shape[0] > 1:
-        gd[:nd] = 0.0
-    if gH.shape[0] > 1:
-        gH[:nd] = 0.0
-    if gT.shape[0] > 1:
-        gT[:nd] = 0.0
-    if gc.shape[0] > 1:
-        gc[:nd] = 0.0
-    if gR.shape[0] > 1:
-        gR[:nd] = 0.0
-    if gQ.shape[0] > 1:
-        gQ[:nd] = 0.0
+    gy[:nd] = 0.0  # gradients_into zeroed only the regular steps' part
+    _zero_head(gZ, nd)
+    _zero_head(gd, nd)
+    _zero_head(gH, nd)
+    _zero_head(gT, nd)
+    _zero_head(gc, nd)
+    _zero_head(gR, nd)
+    _zero_head(gQ, nd)
     if any_nan(llf_t):
         ga1[:] = 0.0
         gP1[:, :] = 0.0

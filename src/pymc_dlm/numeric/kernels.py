@@ -64,33 +64,24 @@ def predict(a, P, T, c, RQR, a_out, P_out, work):  # pragma: no cover - compiled
     ``P_out`` is symmetric by construction (upper triangle computed, then mirrored).
     ``work`` is (m, m).  ``a``/``a_out`` and ``P``/``P_out`` must not alias.
     """
-    m = a.shape[0]
     predict_mean(a, T, c, a_out)
-    for i in range(m):
-        for j in range(m):
-            work[i, j] = 0.0
-        for k in range(m):
-            t = T[i, k]
-            if t != 0.0:
-                for j in range(m):
-                    work[i, j] += t * P[k, j]
-    # P_out[i, j] = RQR[i, j] + sum_k work[i, k] T[j, k] for i <= j, the terms in k order (as
-    # a dot product would add them), looping over the nonzeros of T once: m^2 tests, not m^3
-    for j in range(m):
-        for i in range(j + 1):
-            P_out[i, j] = RQR[i, j]
-        for k in range(m):
-            t = T[j, k]
-            if t != 0.0:
-                for i in range(j + 1):
-                    P_out[i, j] += work[i, k] * t
-        for i in range(j):
-            P_out[j, i] = P_out[i, j]
+    sandwich(P, T, RQR, P_out, work)
 
 
 @njit(cache=True, inline="always")
 def predict_cov(P, T, P_out, work):  # pragma: no cover - compiled
     """P_out = T P T' (the diffuse part of the prediction, D&K eq. 5.8)."""
+    sandwich(P, T, None, P_out, work)
+
+
+@njit(cache=True, inline="always")
+def sandwich(P, T, base, P_out, work):  # pragma: no cover - compiled
+    """P_out = T P T' + base (base None: + 0), symmetric by construction; ``work`` (m, m).
+
+    Only the nonzeros of T are visited (m^2 tests, not m^3): work = T P row by row, then
+    P_out[i, j] = base[i, j] + sum_k work[i, k] T[j, k] for i <= j with the terms in k order
+    (as a dot product would add them), mirrored below the diagonal.
+    """
     m = P.shape[0]
     for i in range(m):
         for j in range(m):
@@ -100,9 +91,9 @@ def predict_cov(P, T, P_out, work):  # pragma: no cover - compiled
             if t != 0.0:
                 for j in range(m):
                     work[i, j] += t * P[k, j]
-    for j in range(m):  # as in predict
+    for j in range(m):
         for i in range(j + 1):
-            P_out[i, j] = 0.0
+            P_out[i, j] = 0.0 if base is None else base[i, j]
         for k in range(m):
             t = T[j, k]
             if t != 0.0:
