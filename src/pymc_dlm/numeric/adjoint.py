@@ -65,6 +65,18 @@ STEADY_TOL = 8.0 * np.finfo(np.float64).eps
 
 
 @njit(cache=True)
+def head(A, t):  # pragma: no cover - compiled
+    """A system array over the first t steps (constant arrays, time axis 1, unchanged)."""
+    return A if A.shape[0] == 1 else np.ascontiguousarray(A[:t])
+
+
+@njit(cache=True)
+def tail(A, t):  # pragma: no cover - compiled
+    """A system array from step t on (constant arrays unchanged), C-contiguous."""
+    return A if A.shape[0] == 1 else np.ascontiguousarray(A[t:])
+
+
+@njit(cache=True)
 def symmetrized(X):  # pragma: no cover - compiled
     """(X + X')/2 over the last two axes of a (k, m, m) array (a new array)."""
     out = np.empty_like(X)
@@ -405,7 +417,7 @@ def loglike_backward(y, Z, d, H, T, c, R, Q, a_pred, P_pred, tol, llbar,
         y, Z, d, symmetrized(H), T, c, R, symmetrized(Q), a_pred, P_pred, tol, llbar,
         gy, gZ, gd, gH, gT, gc, gR, gQ, abar, Pbar, grad_T, grad_Z,
         np.empty(m), np.empty((m, m)), np.empty(m), np.empty((m, m)), np.empty((m, m)),
-        np.empty((m, m)), np.empty((m, r)), np.empty((m, p)), np.empty((p, p)),
+        np.empty((m, max(m, r))), np.empty((m, p)), np.empty((p, p)),
         np.empty((p, m)), np.empty((p, m)), np.empty((p, p)), np.empty((p, p)),
         np.empty((p, p)), np.empty((m, p)), np.empty(p), np.empty(p), np.empty(p),
         np.empty(p), np.empty(p), np.empty((p, p)), np.empty(p, dtype=np.int64), np.empty((0, 0)),
@@ -417,7 +429,7 @@ def loglike_backward(y, Z, d, H, T, c, R, Q, a_pred, P_pred, tol, llbar,
 @njit(cache=True, _nrt=False)
 def _backward_loop(y, Z, d, Hs, T, c, R, Qs, a_pred, P_pred, tol, llbar,
                    gy, gZ, gd, gH, gT, gc, gR, gQ, abar, Pbar, grad_T, grad_Z,
-                   af, Pf, afbar, Pfbar, work, work2, RQ, M, L, W, N, Linv, G, Fbar, Mbar,
+                   af, Pf, afbar, Pfbar, work, work2, M, L, W, N, Linv, G, Fbar, Mbar,
                    u, x, g, vbar, v, F, idx, nofinv, Psum):  # pragma: no cover - compiled
     r"""The time loop of :func:`loglike_backward` (NRT-free, as :func:`_forward_loop`).
 
@@ -510,7 +522,7 @@ def _backward_loop(y, Z, d, Hs, T, c, R, Qs, a_pred, P_pred, tol, llbar,
                 for j in range(m):
                     Psum[i, j] += Pbar[i, j]
         else:
-            _rq_grads(Pbar, Rt, Qt, gR[iR], gQ[iQ], RQ, work2)
+            _rq_grads(Pbar, Rt, Qt, gR[iR], gQ[iQ], work2)
         for i in range(m):  # afbar = T' abar, Pfbar = T' (Pbar T) = T' work (zeros of T skipped)
             afbar[i] = 0.0
             for j in range(m):
@@ -600,31 +612,25 @@ def _backward_loop(y, Z, d, Hs, T, c, R, Qs, a_pred, P_pred, tol, llbar,
             for j in range(m):
                 Pbar[i, j] = Pfbar[i, j] + 0.5 * (work[i, j] + work[j, i])
     if const_rq:
-        _rq_grads(Psum, R[0], Qs[0], gR[0], gQ[0], RQ, work2)
+        _rq_grads(Psum, R[0], Qs[0], gR[0], gQ[0], work2)
 
 
 @njit(cache=True, _nrt=False, inline="always")
-def _rq_grads(Pbar, R, Q, gR, gQ, RQ, work2):  # pragma: no cover - compiled
-    """gR += 2 Pbar R Q and gQ += R' Pbar R (RQ (m, r) and work2 (m, >= r): scratch)."""
+def _rq_grads(Pbar, R, Q, gR, gQ, work2):  # pragma: no cover - compiled
+    """gR += 2 (Pbar R) Q and gQ += R' (Pbar R), with Pbar R in work2[:, :r] (scratch)."""
     m, r = R.shape
     for i in range(m):
-        for j in range(r):
-            s = 0.0
-            for q in range(r):
-                s += R[i, q] * Q[q, j]
-            RQ[i, j] = s
-    for i in range(m):
-        for j in range(r):
-            s = 0.0
-            for q in range(m):
-                s += Pbar[i, q] * RQ[q, j]
-            gR[i, j] += 2.0 * s
-    for i in range(m):  # work2[:, :r] = Pbar R
         for j in range(r):
             s = 0.0
             for q in range(m):
                 s += Pbar[i, q] * R[q, j]
             work2[i, j] = s
+    for i in range(m):
+        for j in range(r):
+            s = 0.0
+            for q in range(r):
+                s += work2[i, q] * Q[q, j]
+            gR[i, j] += 2.0 * s
     for i in range(r):
         for j in range(r):
             s = 0.0

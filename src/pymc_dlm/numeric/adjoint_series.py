@@ -19,22 +19,10 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from .adjoint import STEADY_TOL, any_nan, gradients_into, loglike_forward
+from .adjoint import STEADY_TOL, any_nan, gradients_into, head, loglike_forward, tail
 from .adjoint_diffuse import diffuse_backward, diffuse_forward
 
 __all__ = ["series_backward", "series_forward"]
-
-
-@njit(cache=True)
-def _head(A, nd):  # pragma: no cover - compiled
-    """A system array over the first nd steps (constant arrays unchanged); a view."""
-    return A if A.shape[0] == 1 else np.ascontiguousarray(A[:nd])
-
-
-@njit(cache=True)
-def _rest(A, nd):  # pragma: no cover - compiled
-    """A system array from step nd on (constant arrays unchanged); a view."""
-    return A if A.shape[0] == 1 else np.ascontiguousarray(A[nd:])
 
 
 @njit(cache=True)
@@ -49,12 +37,12 @@ def series_forward(y, Z, d, H, T, c, R, Q, a1, P1, P1inf, rows, flags, tol, tol_
     if nd == 0:
         return loglike_forward(y, Z, d, H, T, c, R, Q, a1, P1, tol, STEADY_TOL, a_pred, P_pred,
                                llf_t)
-    ll, a, P = diffuse_forward(y[:nd], _head(Z, nd), _head(d, nd), _head(H, nd), _head(T, nd),
-                               _head(c, nd), _head(R, nd), _head(Q, nd), a1, P1, P1inf, rows,
+    ll, a, P = diffuse_forward(y[:nd], head(Z, nd), head(d, nd), head(H, nd), head(T, nd),
+                               head(c, nd), head(R, nd), head(Q, nd), a1, P1, P1inf, rows,
                                flags, tol_diffuse)
     llf_t[:nd] = ll
-    bad = loglike_forward(np.ascontiguousarray(y[nd:]), _rest(Z, nd), _rest(d, nd),
-                          _rest(H, nd), _rest(T, nd), _rest(c, nd), _rest(R, nd), _rest(Q, nd),
+    bad = loglike_forward(np.ascontiguousarray(y[nd:]), tail(Z, nd), tail(d, nd),
+                          tail(H, nd), tail(T, nd), tail(c, nd), tail(R, nd), tail(Q, nd),
                           a, P, tol, STEADY_TOL, a_pred, P_pred,
                           np.ascontiguousarray(llf_t[nd:]))
     return bad if bad < 0 else nd + bad
@@ -87,11 +75,11 @@ def series_backward(y, Z, d, H, T, c, R, Q, a1, P1, P1inf, rows, flags, tol, tol
     :math:`\partial\ell/\partial y = -\partial\ell/\partial d` row by row (both enter only
     through :math:`v = y - d - z'a`), so d is passed per step to get y's gradient."""
     nd = rows.shape[0]
-    gradients_into(np.ascontiguousarray(y[nd:]), _rest(Z, nd), _rest(d, nd), _rest(H, nd),
-                   _rest(T, nd), _rest(c, nd), _rest(R, nd), _rest(Q, nd), llf_t, a_pred,
+    gradients_into(np.ascontiguousarray(y[nd:]), tail(Z, nd), tail(d, nd), tail(H, nd),
+                   tail(T, nd), tail(c, nd), tail(R, nd), tail(Q, nd), llf_t, a_pred,
                    P_pred, np.ascontiguousarray(llbar[nd:]), tol, grad_T, grad_Z,
-                   np.ascontiguousarray(gy[nd:]), _rest(gZ, nd), _rest(gd, nd), _rest(gH, nd),
-                   _rest(gT, nd), _rest(gc, nd), _rest(gR, nd), _rest(gQ, nd), ga1, gP1)
+                   np.ascontiguousarray(gy[nd:]), tail(gZ, nd), tail(gd, nd), tail(gH, nd),
+                   tail(gT, nd), tail(gc, nd), tail(gR, nd), tail(gQ, nd), ga1, gP1)
     if nd == 0:
         return
     gy[:nd] = 0.0  # gradients_into zeroed only the regular steps' part
@@ -110,8 +98,8 @@ def series_backward(y, Z, d, H, T, c, R, Q, a1, P1, P1inf, rows, flags, tol, tol
     d_steps = np.empty((nd, p))
     for t in range(nd):
         d_steps[t] = d[t if d.shape[0] > 1 else 0]
-    g = diffuse_backward(np.ascontiguousarray(y[:nd]), _head(Z, nd), d_steps, _head(H, nd),
-                         _head(T, nd), _head(c, nd), _head(R, nd), _head(Q, nd), a1, P1, P1inf,
+    g = diffuse_backward(np.ascontiguousarray(y[:nd]), head(Z, nd), d_steps, head(H, nd),
+                         head(T, nd), head(c, nd), head(R, nd), head(Q, nd), a1, P1, P1inf,
                          rows, flags, tol_diffuse, np.ascontiguousarray(llbar[:nd]),
                          ga1.copy(), gP1.copy())
     if grad_Z:

@@ -21,7 +21,7 @@ from numba import njit
 
 from ..spec.model import StateSpaceModel
 from ..spec.validate import check_y
-from .adjoint import STEADY_TOL, _forward_scalar, loglike_forward
+from .adjoint import STEADY_TOL, loglike_forward, tail
 from .assemble import SystemArrays, model_arrays
 from .kernels import (
     LOG2PI,
@@ -213,12 +213,6 @@ def _run(sys: SystemArrays, y: np.ndarray, store: bool, tol: float, stop_proper:
 
 
 @njit(cache=True)
-def _tail(A, t):  # pragma: no cover - compiled
-    """A system array from time t on (constant arrays unchanged), C-contiguous."""
-    return A if A.shape[0] == 1 else np.ascontiguousarray(A[t:])
-
-
-@njit(cache=True)
 def _diffuse_scalar(y, Z, d, H, T, c, R, Q, a, P, Pinf, tol_diffuse,
                     llf_t):  # pragma: no cover - compiled
     r"""The diffuse steps of :func:`_filter_loop` for m = p = r = 1, on scalars.
@@ -295,15 +289,8 @@ def loglike_steps(y, Z, d, H, T, c, R, Q, a1, P1, P1inf, tol, tol_diffuse, stead
     if m == 1 and p == 1 and R.shape[2] == 1:
         n_d, a, P = _diffuse_scalar(y, Z, d, H, T, c, R, Q, a1[0], P1[0, 0], P1inf[0, 0],
                                     tol_diffuse, llf_t)
-        if n_d < n:
-            bad = _forward_scalar(y[n_d:], _tail(Z, n_d), _tail(d, n_d), _tail(H, n_d),
-                                  _tail(T, n_d), _tail(c, n_d), _tail(R, n_d), _tail(Q, n_d),
-                                  a, P, steady_tol, np.empty((0, 1)), np.empty((0, 1, 1)),
-                                  llf_t[n_d:])
-            if bad >= 0:
-                return -2
-        return -1
-    if np.any(P1inf != 0.0):
+        a_end, P_end = np.full(1, a), np.full((1, 1), P)
+    elif np.any(P1inf != 0.0):
         e1, e2 = np.empty((1, m)), np.empty((1, m, m))
         e3, e4, e5 = np.empty((1, p)), np.empty((1, p, p)), np.empty((1, m, p))
         a_end, P_end = np.empty(m), np.empty((m, m))
@@ -316,8 +303,8 @@ def loglike_steps(y, Z, d, H, T, c, R, Q, a1, P1, P1inf, tol, tol_diffuse, stead
         n_d, a_end, P_end = 0, a1, P1
     if n_d < n:
         bad = loglike_forward(
-            np.ascontiguousarray(y[n_d:]), _tail(Z, n_d), _tail(d, n_d), _tail(H, n_d),
-            _tail(T, n_d), _tail(c, n_d), _tail(R, n_d), _tail(Q, n_d), a_end, P_end, tol,
+            np.ascontiguousarray(y[n_d:]), tail(Z, n_d), tail(d, n_d), tail(H, n_d),
+            tail(T, n_d), tail(c, n_d), tail(R, n_d), tail(Q, n_d), a_end, P_end, tol,
             steady_tol, np.empty((0, m)), np.empty((0, m, m)), llf_t[n_d:])
         if bad >= 0:
             return -2
