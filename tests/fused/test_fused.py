@@ -301,12 +301,14 @@ def test_one_state_loops_equal_the_general_loops_and_finite_differences():
 
 
 def test_one_state_diffuse_steps_equal_the_general_steps_and_finite_differences():
-    """m = p = r = 1 diffuse steps run on scalars (adjoint_diffuse._run_scalar and
-    _backward_scalar).  Plan: an ordinary row (Z_1 = 0), a missing step, then the diffuse row;
-    two regular steps follow.  Against the general code (a second, unloaded disturbance) and
-    verify_grad of the Op on every input at once, y included."""
+    """m = p = r = 1 runs the whole series on scalars (adjoint_series: the diffuse steps in
+    adjoint_diffuse.scalar_forward/scalar_backward, then the scalar filter loops).  Plan: an
+    ordinary row (Z_1 = 0), a missing step, then the diffuse row; two regular steps follow.
+    Against the general code (a second, unloaded disturbance: the same R Q R'), forward and
+    backward over the whole series, and verify_grad of the Op on every input at once, y
+    included."""
     from pymc_dlm.fused import plan_arrays
-    from pymc_dlm.numeric.adjoint_diffuse import diffuse_backward, diffuse_forward
+    from pymc_dlm.numeric.adjoint_series import series_backward, series_forward
 
     rng = np.random.default_rng(2)
     n = 3
@@ -320,17 +322,20 @@ def test_one_state_diffuse_steps_equal_the_general_steps_and_finite_differences(
     plan = diffuse_plan(vals["Z"], vals["T"], P1inf, ~np.isnan(vals["y"]))
     assert plan.n_steps == n and [list(s) for s in plan.steps] == [[(0, False)], [], [(0, True)]]
     rows, flags = plan_arrays(plan, 1)
-    head = {k: v[:n] if v.ndim == 3 or k == "y" else v for k, v in vals.items()}
-    wide = dict(head, R=np.concatenate([head["R"], np.zeros_like(head["R"])], axis=2),
-                Q=np.stack([np.diag([q[0, 0], 1.0]) for q in head["Q"]]))
-    for one, two in zip(diffuse_forward(*head.values(), P1inf, rows, flags, 1e-10),
-                        diffuse_forward(*wide.values(), P1inf, rows, flags, 1e-10), strict=True):
-        np.testing.assert_allclose(one, two, rtol=1e-14)
-    weights = (rng.standard_normal(n), rng.standard_normal(1), rng.standard_normal((1, 1)))
-    g1 = diffuse_backward(*head.values(), P1inf, rows, flags, 1e-10, *weights)
-    g2 = diffuse_backward(*wide.values(), P1inf, rows, flags, 1e-10, *weights)
-    for k, (x1, x2) in enumerate(zip(g1, g2, strict=True)):
-        want = x2[:, :, :1] if k == 5 else x2[:, :1, :1] if k == 6 else x2  # R, Q
+    wide = dict(vals, R=np.concatenate([vals["R"], np.zeros_like(vals["R"])], axis=2),
+                Q=np.stack([np.diag([q[0, 0], 1.0]) for q in vals["Q"]]))
+    N = len(vals["y"])
+    llbar = rng.standard_normal(N)
+    got = {}
+    for name, v in (("scalar", vals), ("general", wide)):
+        out = np.empty(N), np.empty((N - n, 1)), np.empty((N - n, 1, 1))
+        assert series_forward(*v.values(), P1inf, rows, flags, TOL, 1e-10, *out) == -1
+        grads = [np.full(x.shape, np.nan) for x in v.values()]
+        series_backward(*v.values(), P1inf, rows, flags, TOL, 1e-10, *out, llbar, True, True,
+                        *grads)
+        got[name] = (*out, *grads)
+    for k, (x1, x2) in enumerate(zip(got["scalar"], got["general"], strict=True)):
+        want = x2[:, :, :1] if k == 9 else x2[:, :1, :1] if k == 10 else x2  # R, Q
         np.testing.assert_allclose(x1, want, rtol=1e-12, atol=1e-14, err_msg=str(k))
     w = rng.standard_normal(len(vals["y"]))
     keep = np.isnan(vals["y"])

@@ -29,12 +29,14 @@ P1 enter as their symmetric parts, so their gradients are symmetric, as in
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 from numba import njit
 
 from .kernels import LOG2PI
 
-__all__ = ["diffuse_backward", "diffuse_forward"]
+__all__ = ["diffuse_backward", "diffuse_forward", "scalar_backward", "scalar_forward"]
 
 # Small loops instead of ``@``/``np.outer``: numba compiles them in a fraction of the time
 # (matmul dispatch is costly to type and to generate), and the matrices here are small.
@@ -165,59 +167,63 @@ def _run(y, Z, d, H, T, c, R, Q, a1, P1, P1inf, rows, flags, tol, tape_a, tape_P
     return ll, a, Ps
 
 
-@njit(cache=True)
-def _run_scalar(y, Z, d, H, T, c, R, Q, a, Ps, Pi, rows, flags, tol, tape,
-                tape_v):  # pragma: no cover - compiled
-    """:func:`_run` for one state, one series and one disturbance, on scalars (the same
-    operations in the same order).  With a ``tape`` of shape (nd, 2, 3) the state
-    (a, P_*, P_inf) before the row (slot 0) and before the prediction (slot 1) of each step
-    is stored, and v in ``tape_v`` (nd, 1)."""
+@njit(cache=True, _nrt=False)
+def scalar_forward(y, Z, d, H, T, c, R, Q, a, Ps, Pi, rows, flags, tol, ll,
+                   tape):  # pragma: no cover - compiled
+    """The planned diffuse steps for one state, one series and one disturbance, on scalars:
+    the operations of :func:`_run` in the same order, without arrays.
+
+    Reads the first nd = ``rows.shape[0]`` steps of y and of the system arrays (full-length
+    arrays may be passed); writes each step's log-likelihood into ``ll[:nd]``; returns
+    :math:`(a_{d+1}, P_{*,d+1})`.  With a ``tape`` of shape (nd, 2, 4) the state
+    (a, P_*, P_inf, v) before the row (slot 0) and (a, P_*, P_inf) before the prediction
+    (slot 1) of each step are stored (for :func:`scalar_backward`); a tape of length 0 is
+    not written."""
     nd = rows.shape[0]
     store = tape.shape[0] > 0
-    ll = np.zeros(nd)
     for t in range(nd):
+        ll[t] = 0.0
         if store:
             tape[t, 0, 0], tape[t, 0, 1], tape[t, 0, 2] = a, Ps, Pi
         if rows[t, 0] >= 0:
-            z = _at(Z, t)[0, 0]
-            v = y[t, 0] - _at(d, t)[0] - z * a
+            z = Z[t if Z.shape[0] > 1 else 0, 0, 0]
+            v = y[t, 0] - d[t if d.shape[0] > 1 else 0, 0] - z * a
             if store:
-                tape_v[t, 0] = v
+                tape[t, 0, 3] = v
             Ms = Ps * z
-            fs = z * Ms + _at(H, t)[0, 0]
+            fs = z * Ms + H[t if H.shape[0] > 1 else 0, 0, 0]
             if flags[t, 0] != 0:
                 Mi = Pi * z
                 fi = z * Mi
                 a = a + Mi * (v / fi)
                 Ps = Ps - (Ms * Mi + Mi * Ms) / fi + (Mi * Mi) * (fs / fi**2)
                 Pi = Pi - (Mi * Mi) / fi
-                ll[t] += -0.5 * (LOG2PI + np.log(fi))
+                ll[t] += -0.5 * (LOG2PI + math.log(fi))
             elif fs > tol:
                 a = a + Ms * (v / fs)
                 Ps = Ps - (Ms * Ms) / fs
-                ll[t] += -0.5 * (LOG2PI + np.log(fs) + v * v / fs)
+                ll[t] += -0.5 * (LOG2PI + math.log(fs) + v * v / fs)
         if store:
             tape[t, 1, 0], tape[t, 1, 1], tape[t, 1, 2] = a, Ps, Pi
-        tt, rr, qq = _at(T, t)[0, 0], _at(R, t)[0, 0], _at(Q, t)[0, 0]
-        a = tt * a + _at(c, t)[0]
+        tt = T[t if T.shape[0] > 1 else 0, 0, 0]
+        rr = R[t if R.shape[0] > 1 else 0, 0, 0]
+        qq = Q[t if Q.shape[0] > 1 else 0, 0, 0]
+        a = tt * a + c[t if c.shape[0] > 1 else 0, 0]
         Ps = (tt * Ps) * tt + (rr * qq) * rr
         Pi = (tt * Pi) * tt
-    return ll, a, Ps
+    return a, Ps
 
 
-@njit(cache=True)
-def _backward_scalar(y, Z, d, H, T, c, R, Q, a1, P1, P1inf, rows, flags, tol,
-                     llbar, abar_end, Pbar_end):  # pragma: no cover - compiled
+@njit(cache=True, _nrt=False)
+def scalar_backward(y, Z, d, H, T, c, R, Q, rows, flags, tol, llbar, tape, abar, Gs,
+                    gy, gZ, gd, gH, gT, gc, gR, gQ):  # pragma: no cover - compiled
     """:func:`diffuse_backward` for m = p = r = 1: :func:`_row_backward` and the prediction's
-    adjoint written out on scalars."""
+    adjoint written out on scalars, from the ``tape`` of :func:`scalar_forward`.
+
+    ``abar``, ``Gs``: the adjoints of :math:`a_{d+1}, P_{*,d+1}`.  The gradients are *added*
+    into ``gy``, ``gZ``, ... (full-length arrays: step t < nd of a time-varying one is its
+    row t); returns the adjoints :math:`(\bar a_1, \bar P_1)` of the start."""
     nd = rows.shape[0]
-    tape, tape_v = np.zeros((nd, 2, 3)), np.zeros((nd, 1))
-    _run_scalar(y, Z, d, H, T, c, R, Q, a1[0], P1[0, 0], P1inf[0, 0], rows, flags, tol, tape,
-                tape_v)
-    gZ, gd, gH = np.zeros_like(Z), np.zeros_like(d), np.zeros_like(H)
-    gT, gc, gR, gQ = np.zeros_like(T), np.zeros_like(c), np.zeros_like(R), np.zeros_like(Q)
-    abar = abar_end[0]
-    Gs = Pbar_end[0, 0]
     Gi = 0.0
     for t in range(nd - 1, -1, -1):
         tt = t if T.shape[0] > 1 else 0
@@ -238,7 +244,7 @@ def _backward_scalar(y, Z, d, H, T, c, R, Q, a1, P1, P1inf, rows, flags, tol,
             continue
         tz = t if Z.shape[0] > 1 else 0
         th = t if H.shape[0] > 1 else 0
-        a, Ps, Pi, v = tape[t, 0, 0], tape[t, 0, 1], tape[t, 0, 2], tape_v[t, 0]
+        a, Ps, Pi, v = tape[t, 0, 0], tape[t, 0, 1], tape[t, 0, 2], tape[t, 0, 3]
         z = Z[tz, 0, 0]
         h = H[th, 0, 0]
         Ms = Ps * z
@@ -276,7 +282,8 @@ def _backward_scalar(y, Z, d, H, T, c, R, Q, a1, P1, P1inf, rows, flags, tol,
         gZ[tz, 0, 0] += zbar
         gH[th, 0, 0] += fsbar
         gd[t if d.shape[0] > 1 else 0, 0] -= vbar
-    return gZ, gd, gH, gT, gc, gR, gQ, np.full(1, abar), np.full((1, 1), Gs)
+        gy[t, 0] += vbar
+    return abar, Gs
 
 
 @njit(cache=True)
@@ -287,11 +294,6 @@ def diffuse_forward(y, Z, d, H, T, c, R, Q, a1, P1, P1inf, rows, flags, tol):  #
     :math:`a_{d+1}, P_{*,d+1}`.  ``y`` holds the first nd rows (NaN only where not planned).
     """
     m = a1.shape[0]
-    if m == 1 and Z.shape[1] == 1 and R.shape[2] == 1:
-        tape = np.empty((0, 2, 3))
-        ll, a, P = _run_scalar(y, Z, d, H, T, c, R, Q, a1[0], P1[0, 0], P1inf[0, 0], rows,
-                               flags, tol, tape, np.empty((0, 1)))
-        return ll, np.full(1, a), np.full((1, 1), P)
     e1, e2 = np.zeros((1, 1, m)), np.zeros((1, 1, m, m))
     return _run(y, Z, d, H, T, c, R, Q, a1, P1, P1inf, rows, flags, tol, e1, e2, e2,
                 np.zeros((1, 1)), False)
@@ -361,9 +363,6 @@ def diffuse_backward(y, Z, d, H, T, c, R, Q, a1, P1, P1inf, rows, flags, tol,
     """
     nd, np_ = rows.shape
     m = a1.shape[0]
-    if m == 1 and np_ == 1 and R.shape[2] == 1:
-        return _backward_scalar(y, Z, d, H, T, c, R, Q, a1, P1, P1inf, rows, flags, tol, llbar,
-                                abar_end, Pbar_end)
     tape_a = np.zeros((nd, np_ + 1, m))
     tape_Ps = np.zeros((nd, np_ + 1, m, m))
     tape_Pi = np.zeros((nd, np_ + 1, m, m))

@@ -9,6 +9,11 @@ regular steps gives :math:`\bar a_{d+1}, \bar P_{d+1}`, from which
 steps.  These are the kernels of the fused Op (:class:`pymc_dlm.fused.KalmanLoglike`): two
 calls per log-likelihood and gradient instead of four.
 
+One state, one series and one disturbance (m = p = r = 1: a local level, say) take a path on
+scalars throughout (:func:`~pymc_dlm.numeric.adjoint_diffuse.scalar_forward` and
+:func:`~pymc_dlm.numeric.adjoint._forward_scalar`, their adjoints back): the same operations
+in the same order, with no array allocated per call but the backward pass's small tape.
+
 Arguments: y (n, p); the system matrices with a leading time axis of n or 1; a1, P1 the
 proper part of the start (zero in the diffuse directions), P1inf the diffuse part; ``rows``,
 ``flags`` (nd, p) the plan (:func:`pymc_dlm.fused.plan_arrays`); nd = 0: no diffuse steps.
@@ -19,8 +24,17 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from .adjoint import STEADY_TOL, any_nan, gradients_into, head, loglike_forward, tail
-from .adjoint_diffuse import diffuse_backward, diffuse_forward
+from .adjoint import (
+    STEADY_TOL,
+    _backward_scalar,
+    _forward_scalar,
+    any_nan,
+    gradients_into,
+    head,
+    loglike_forward,
+    tail,
+)
+from .adjoint_diffuse import diffuse_backward, diffuse_forward, scalar_backward, scalar_forward
 
 __all__ = ["series_backward", "series_forward"]
 
@@ -34,6 +48,13 @@ def series_forward(y, Z, d, H, T, c, R, Q, a1, P1, P1inf, rows, flags, tol, tol_
     Returns -1, or the first step whose :math:`F_t` is not positive definite (``llf_t`` NaN
     from there on)."""
     nd = rows.shape[0]
+    if a1.shape[0] == 1 and y.shape[1] == 1 and R.shape[2] == 1:
+        a, P = scalar_forward(y, Z, d, H, T, c, R, Q, a1[0], P1[0, 0], P1inf[0, 0], rows,
+                              flags, tol_diffuse, llf_t, np.empty((0, 2, 4)))
+        bad = _forward_scalar(y[nd:], tail(Z, nd), tail(d, nd), tail(H, nd), tail(T, nd),
+                              tail(c, nd), tail(R, nd), tail(Q, nd), a, P, STEADY_TOL, a_pred,
+                              P_pred, llf_t[nd:])
+        return bad if bad < 0 else nd + bad
     if nd == 0:
         return loglike_forward(y, Z, d, H, T, c, R, Q, a1, P1, tol, STEADY_TOL, a_pred, P_pred,
                                llf_t)
@@ -46,6 +67,42 @@ def series_forward(y, Z, d, H, T, c, R, Q, a1, P1, P1inf, rows, flags, tol, tol_
                           a, P, tol, STEADY_TOL, a_pred, P_pred,
                           np.ascontiguousarray(llf_t[nd:]))
     return bad if bad < 0 else nd + bad
+
+
+@njit(cache=True)
+def _series_backward_scalar(y, Z, d, H, T, c, R, Q, a1, P1, P1inf, rows, flags, tol_diffuse,
+                            llf_t, a_pred, P_pred, llbar,
+                            gy, gZ, gd, gH, gT, gc, gR, gQ, ga1, gP1):  # pragma: no cover
+    """:func:`series_backward` for m = p = r = 1: the regular steps' adjoint on scalars
+    (:func:`~pymc_dlm.numeric.adjoint._backward_scalar`), then the diffuse steps'
+    (:func:`~pymc_dlm.numeric.adjoint_diffuse.scalar_backward`, from a tape of their forward
+    pass), both adding into the output arrays."""
+    gy.fill(0.0)
+    gZ.fill(0.0)
+    gd.fill(0.0)
+    gH.fill(0.0)
+    gT.fill(0.0)
+    gc.fill(0.0)
+    gR.fill(0.0)
+    gQ.fill(0.0)
+    ga1[0] = 0.0
+    gP1[0, 0] = 0.0
+    if any_nan(llf_t):
+        return
+    nd = rows.shape[0]
+    abar, Pbar = _backward_scalar(y[nd:], tail(Z, nd), tail(d, nd), tail(H, nd), tail(T, nd),
+                                  tail(c, nd), tail(R, nd), tail(Q, nd), a_pred, P_pred,
+                                  llbar[nd:], gy[nd:], tail(gZ, nd), tail(gd, nd),
+                                  tail(gH, nd), tail(gT, nd), tail(gc, nd), tail(gR, nd),
+                                  tail(gQ, nd))
+    if nd > 0:
+        tape = np.empty((nd, 2, 4))
+        scalar_forward(y, Z, d, H, T, c, R, Q, a1[0], P1[0, 0], P1inf[0, 0], rows, flags,
+                       tol_diffuse, np.empty(nd), tape)
+        abar, Pbar = scalar_backward(y, Z, d, H, T, c, R, Q, rows, flags, tol_diffuse, llbar,
+                                     tape, abar, Pbar, gy, gZ, gd, gH, gT, gc, gR, gQ)
+    ga1[0] = abar
+    gP1[0, 0] = Pbar
 
 
 @njit(cache=True)
@@ -75,6 +132,11 @@ def series_backward(y, Z, d, H, T, c, R, Q, a1, P1, P1inf, rows, flags, tol, tol
     :math:`\partial\ell/\partial y = -\partial\ell/\partial d` row by row (both enter only
     through :math:`v = y - d - z'a`), so d is passed per step to get y's gradient."""
     nd = rows.shape[0]
+    if a1.shape[0] == 1 and y.shape[1] == 1 and R.shape[2] == 1:
+        _series_backward_scalar(y, Z, d, H, T, c, R, Q, a1, P1, P1inf, rows, flags,
+                                tol_diffuse, llf_t, a_pred, P_pred, llbar,
+                                gy, gZ, gd, gH, gT, gc, gR, gQ, ga1, gP1)
+        return
     gradients_into(np.ascontiguousarray(y[nd:]), tail(Z, nd), tail(d, nd), tail(H, nd),
                    tail(T, nd), tail(c, nd), tail(R, nd), tail(Q, nd), llf_t, a_pred,
                    P_pred, np.ascontiguousarray(llbar[nd:]), tol, grad_T, grad_Z,
