@@ -161,6 +161,31 @@ def test_op_is_compiled_by_numba_not_object_mode():
     assert {"KalmanLoglike", "KalmanLoglikeGrad"} <= kinds
 
 
+def test_one_state_nodes_use_the_small_callbacks_under_their_own_cache_key():
+    """A node whose static shapes say m = p = r = 1 calls the one-state callbacks
+    (native._c_filter1, _c_grad1); a node of unknown shapes the general ones, which take the
+    same scalar path at run time.  Same numbers, bit for bit; and PyTensor's on-disk cache
+    keys differ, so it can never hand one node's machine code to the other."""
+    from pytensor.link.numba.dispatch.basic import numba_funcify_and_cache_key
+
+    from pymc_dlm.fused.op import _one_state
+
+    v = _system(np.random.default_rng(5), n=30, p=1, m=1, r=1)
+    h, y = pt.dscalar("h"), pt.dmatrix("y")
+    H = h[None, None, None] + v["H"]
+    rest = [H if k == "H" else v[k] for k in list(v)[1:]]
+    one = KalmanLoglike(TOL)(v["y"], *rest)[0].sum()
+    general = KalmanLoglike(TOL)(y, *rest)[0].sum()
+    nodes = [x.owner.inputs[0].owner for x in (one, general)]
+    assert [_one_state(node) for node in nodes] == [True, False]
+    keys = {numba_funcify_and_cache_key(node.op, node=node)[1] for node in nodes}
+    assert len(keys) == 2
+    f1 = pytensor.function([h], [one, pt.grad(one, h)], mode="NUMBA")
+    f2 = pytensor.function([h, y], [general, pt.grad(general, h)], mode="NUMBA")
+    np.testing.assert_array_equal(f1(0.1), f2(0.1, v["y"]))
+    assert np.isfinite(f1(0.1)).all()
+
+
 # --- the diffuse-steps Op: each matrix, time-varying, missing rows, non-diffuse rows --------
 def _diffuse_system(rng, n=4, p=2, m=3, r=2):
     def spd(k):

@@ -19,6 +19,7 @@ import pytensor
 import pytensor.tensor as pt
 import scipy.linalg
 import scipy.optimize
+from pytensor.compile.mode import Mode
 from pytensor.compile.sharedvalue import SharedVariable
 from pytensor.graph.basic import Constant
 from pytensor.graph.traversal import io_toposort
@@ -135,6 +136,11 @@ def _blas_one_thread() -> Any:
         _CONTROLLER.append(ThreadpoolController())
     return _CONTROLLER[0].limit(limits=1, user_api="blas")
 _FUNCTIONS: dict = {}  # graph key -> compiled function, newest last
+#: How fit_mle compiles: numba, with PyTensor's FAST_COMPILE rewrites.  The graph is the small
+#: map from the parameters to the matrices and one likelihood Op, so FAST_RUN's rewrites buy
+#: nothing at run time (Nile: 10-15 us per log-likelihood + gradient either way) and cost
+#: ~0.15 s of a first fit in a new process (measured: 0.49 s -> 0.31 s, median of 5).
+_MODE = Mode(linker="numba", optimizer="fast_compile")
 
 
 def _graph_key(psi: Any, ll: Any) -> Any:
@@ -171,7 +177,8 @@ def _compiled(psi: Any, ll: Any) -> Any:
         key = None
     if key is not None and key in _FUNCTIONS:
         return _FUNCTIONS[key]
-    fn = pytensor.function([psi], [ll, pt.grad(ll, psi)], on_unused_input="ignore")
+    fn = pytensor.function([psi], [ll, pt.grad(ll, psi)], on_unused_input="ignore",
+                           mode=_MODE)
     if key is not None:
         _FUNCTIONS[key] = fn
         while len(_FUNCTIONS) > 8:

@@ -26,7 +26,12 @@ import numpy as np
 from numba import carray, cfunc, njit, types
 from numba.extending import intrinsic
 
-from ..numeric.adjoint_series import series_backward, series_forward
+from ..numeric.adjoint_series import (
+    scalar_series_backward,
+    scalar_series_forward,
+    series_backward,
+    series_forward,
+)
 
 __all__ = ["address", "contiguous", "frame", "keep", "put", "register"]
 
@@ -55,22 +60,22 @@ def _i8(typingctx, addr):
     return sig, codegen
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _v(f, k, i):  # pragma: no cover - compiled
     return carray(_f8(f[i]), (f[k + 3 * i],))
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _m(f, k, i):  # pragma: no cover - compiled
     return carray(_f8(f[i]), (f[k + 3 * i], f[k + 3 * i + 1]))
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _t(f, k, i):  # pragma: no cover - compiled
     return carray(_f8(f[i]), (f[k + 3 * i], f[k + 3 * i + 1], f[k + 3 * i + 2]))
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _mi(f, k, i):  # pragma: no cover - compiled
     return carray(_i8(f[i]), (f[k + 3 * i], f[k + 3 * i + 1]))
 
@@ -107,7 +112,33 @@ def _c_grad(fp):  # pragma: no cover - compiled
                     _m(f, k, 27))
 
 
-_CALLBACKS = {"filter": _c_filter, "grad": _c_grad}
+def _c_filter1(fp):  # pragma: no cover - compiled
+    """``_c_filter`` for one state, series and disturbance: a module a tenth the size, which
+    a new process loads from numba's cache in a few milliseconds instead of ~0.2 s."""
+    k = K_FILTER
+    f = carray(fp, (4 * k,))
+    opts = _v(f, k, 13)
+    scalar_series_forward(_m(f, k, 0), _t(f, k, 1), _m(f, k, 2), _t(f, k, 3), _t(f, k, 4),
+                          _m(f, k, 5), _t(f, k, 6), _t(f, k, 7), _v(f, k, 8), _m(f, k, 9),
+                          _m(f, k, 10), _mi(f, k, 11), _mi(f, k, 12), opts[1], _v(f, k, 14),
+                          _m(f, k, 15), _t(f, k, 16))
+
+
+def _c_grad1(fp):  # pragma: no cover - compiled
+    """``_c_grad`` for one state, series and disturbance (see ``_c_filter1``)."""
+    k = K_GRAD
+    f = carray(fp, (4 * k,))
+    opts = _v(f, k, 17)
+    scalar_series_backward(_m(f, k, 0), _t(f, k, 1), _m(f, k, 2), _t(f, k, 3), _t(f, k, 4),
+                           _m(f, k, 5), _t(f, k, 6), _t(f, k, 7), _v(f, k, 8), _m(f, k, 9),
+                           _m(f, k, 10), _mi(f, k, 11), _mi(f, k, 12), opts[1],
+                           _v(f, k, 13), _m(f, k, 14), _t(f, k, 15), _v(f, k, 16),
+                           _m(f, k, 18), _t(f, k, 19), _m(f, k, 20), _t(f, k, 21),
+                           _t(f, k, 22), _m(f, k, 23), _t(f, k, 24), _t(f, k, 25),
+                           _v(f, k, 26), _m(f, k, 27))
+
+
+_CALLBACKS = {"filter": _c_filter, "grad": _c_grad, "filter1": _c_filter1, "grad1": _c_grad1}
 _compiled: dict[str, object] = {}
 
 

@@ -215,10 +215,26 @@ class KalmanLoglikeGrad(Op):
         return list(shapes[:10])
 
 
+def _one_state(node) -> bool:
+    """Whether the node's static shapes say m = p = r = 1 (then the small callbacks of
+    native.py serve it; the general ones would take that path too, at run time)."""
+    if node is None:
+        return False
+    y, R, a1 = node.inputs[0].type.shape, node.inputs[6].type.shape, node.inputs[8].type.shape
+    return y[1] == 1 and R[2] == 1 and a1[0] == 1
+
+
+def _callback(kind: str, node):
+    """The external function of the callback for this node, and the salt of PyTensor's cache
+    key (it differs between the general and the one-state callback)."""
+    one = _one_state(node)
+    return native.register(kind + "1" if one else kind, KERNEL_VERSION), 2 * KERNEL_VERSION + one
+
+
 @register_funcify_default_op_cache_key(KalmanLoglike)
 def _numba_kalman_loglike(op, node=None, **kwargs):
     tol, tol_diffuse = op.tol, op.tol_diffuse
-    ext, k = native.register("filter", KERNEL_VERSION), native.K_FILTER
+    (ext, key), k = _callback("filter", node), native.K_FILTER
     put, cc = native.put, native.contiguous
 
     @numba_njit
@@ -231,21 +247,23 @@ def _numba_kalman_loglike(op, node=None, **kwargs):
         R, Q, a1, P1, P1inf = cc(R), cc(Q), cc(a1), cc(P1), cc(P1inf)
         rows, flags, tl = cc(rows), cc(flags), np.array([tol, tol_diffuse])
         f = native.frame(k)
-        put(f, k, 0, y); put(f, k, 1, Z); put(f, k, 2, d); put(f, k, 3, H); put(f, k, 4, T)
-        put(f, k, 5, c); put(f, k, 6, R); put(f, k, 7, Q); put(f, k, 8, a1); put(f, k, 9, P1)
-        put(f, k, 10, P1inf); put(f, k, 11, rows); put(f, k, 12, flags); put(f, k, 13, tl)
-        put(f, k, 14, ll); put(f, k, 15, a); put(f, k, 16, P)
+        i = np.int64(0)  # not a literal: one compiled `put` per array type, not per slot
+        put(f, k, i, y); put(f, k, i + 1, Z); put(f, k, i + 2, d); put(f, k, i + 3, H)
+        put(f, k, i + 4, T); put(f, k, i + 5, c); put(f, k, i + 6, R); put(f, k, i + 7, Q)
+        put(f, k, i + 8, a1); put(f, k, i + 9, P1); put(f, k, i + 10, P1inf)
+        put(f, k, i + 11, rows); put(f, k, i + 12, flags); put(f, k, i + 13, tl)
+        put(f, k, i + 14, ll); put(f, k, i + 15, a); put(f, k, i + 16, P)
         ext(native.address(f))
         native.keep(y, Z, d, H, T, c, R, Q, a1, P1, P1inf, rows, flags, tl, f)
         return ll, a, P
 
-    return kalman_loglike, KERNEL_VERSION
+    return kalman_loglike, key
 
 
 @register_funcify_default_op_cache_key(KalmanLoglikeGrad)
 def _numba_kalman_loglike_grad(op, node=None, **kwargs):
     tol, tol_diffuse, grad_T, grad_Z = op.tol, op.tol_diffuse, float(op.grad_T), float(op.grad_Z)
-    ext, k = native.register("grad", KERNEL_VERSION), native.K_GRAD
+    (ext, key), k = _callback("grad", node), native.K_GRAD
     put, cc = native.put, native.contiguous
 
     @numba_njit
@@ -260,16 +278,19 @@ def _numba_kalman_loglike_grad(op, node=None, **kwargs):
         gT, gc, gR, gQ = np.empty(T.shape), np.empty(c.shape), np.empty(R.shape), np.empty(Q.shape)
         ga1, gP1 = np.empty(a1.shape), np.empty(P1.shape)
         f = native.frame(k)
-        put(f, k, 0, y); put(f, k, 1, Z); put(f, k, 2, d); put(f, k, 3, H); put(f, k, 4, T)
-        put(f, k, 5, c); put(f, k, 6, R); put(f, k, 7, Q); put(f, k, 8, a1); put(f, k, 9, P1)
-        put(f, k, 10, P1inf); put(f, k, 11, rows); put(f, k, 12, flags); put(f, k, 13, llf_t)
-        put(f, k, 14, a_pred); put(f, k, 15, P_pred); put(f, k, 16, llbar); put(f, k, 17, opts)
-        put(f, k, 18, gy); put(f, k, 19, gZ); put(f, k, 20, gd); put(f, k, 21, gH)
-        put(f, k, 22, gT); put(f, k, 23, gc); put(f, k, 24, gR); put(f, k, 25, gQ)
-        put(f, k, 26, ga1); put(f, k, 27, gP1)
+        i = np.int64(0)  # not a literal: one compiled `put` per array type, not per slot
+        put(f, k, i, y); put(f, k, i + 1, Z); put(f, k, i + 2, d); put(f, k, i + 3, H)
+        put(f, k, i + 4, T); put(f, k, i + 5, c); put(f, k, i + 6, R); put(f, k, i + 7, Q)
+        put(f, k, i + 8, a1); put(f, k, i + 9, P1); put(f, k, i + 10, P1inf)
+        put(f, k, i + 11, rows); put(f, k, i + 12, flags); put(f, k, i + 13, llf_t)
+        put(f, k, i + 14, a_pred); put(f, k, i + 15, P_pred); put(f, k, i + 16, llbar)
+        put(f, k, i + 17, opts); put(f, k, i + 18, gy); put(f, k, i + 19, gZ)
+        put(f, k, i + 20, gd); put(f, k, i + 21, gH); put(f, k, i + 22, gT); put(f, k, i + 23, gc)
+        put(f, k, i + 24, gR); put(f, k, i + 25, gQ); put(f, k, i + 26, ga1)
+        put(f, k, i + 27, gP1)
         ext(native.address(f))
         native.keep(y, Z, d, H, T, c, R, Q, a1, P1, P1inf, rows, flags, llf_t, a_pred, P_pred,
                     llbar, opts, f)
         return gy, gZ, gd, gH, gT, gc, gR, gQ, ga1, gP1
 
-    return kalman_loglike_grad, KERNEL_VERSION
+    return kalman_loglike_grad, key

@@ -36,7 +36,7 @@ from .adjoint import (
 )
 from .adjoint_diffuse import diffuse_backward, diffuse_forward, scalar_backward, scalar_forward
 
-__all__ = ["series_backward", "series_forward"]
+__all__ = ["scalar_series_backward", "scalar_series_forward", "series_backward", "series_forward"]
 
 
 @njit(cache=True)
@@ -47,14 +47,10 @@ def series_forward(y, Z, d, H, T, c, R, Q, a1, P1, P1inf, rows, flags, tol, tol_
 
     Returns -1, or the first step whose :math:`F_t` is not positive definite (``llf_t`` NaN
     from there on)."""
-    nd = rows.shape[0]
     if a1.shape[0] == 1 and y.shape[1] == 1 and R.shape[2] == 1:
-        a, P = scalar_forward(y, Z, d, H, T, c, R, Q, a1[0], P1[0, 0], P1inf[0, 0], rows,
-                              flags, tol_diffuse, llf_t, np.empty((0, 2, 4)))
-        bad = _forward_scalar(y[nd:], tail(Z, nd), tail(d, nd), tail(H, nd), tail(T, nd),
-                              tail(c, nd), tail(R, nd), tail(Q, nd), a, P, STEADY_TOL, a_pred,
-                              P_pred, llf_t[nd:])
-        return bad if bad < 0 else nd + bad
+        return scalar_series_forward(y, Z, d, H, T, c, R, Q, a1, P1, P1inf, rows, flags,
+                                     tol_diffuse, llf_t, a_pred, P_pred)
+    nd = rows.shape[0]
     if nd == 0:
         return loglike_forward(y, Z, d, H, T, c, R, Q, a1, P1, tol, STEADY_TOL, a_pred, P_pred,
                                llf_t)
@@ -69,10 +65,24 @@ def series_forward(y, Z, d, H, T, c, R, Q, a1, P1, P1inf, rows, flags, tol, tol_
     return bad if bad < 0 else nd + bad
 
 
-@njit(cache=True)
-def _series_backward_scalar(y, Z, d, H, T, c, R, Q, a1, P1, P1inf, rows, flags, tol_diffuse,
-                            llf_t, a_pred, P_pred, llbar,
-                            gy, gZ, gd, gH, gT, gc, gR, gQ, ga1, gP1):  # pragma: no cover
+@njit(cache=True, inline="always")
+def scalar_series_forward(y, Z, d, H, T, c, R, Q, a1, P1, P1inf, rows, flags, tol_diffuse,
+                          llf_t, a_pred, P_pred):  # pragma: no cover - compiled
+    """:func:`series_forward` for m = p = r = 1 (no Cholesky pivot tolerance: F is a number,
+    positive or not)."""
+    nd = rows.shape[0]
+    a, P = scalar_forward(y, Z, d, H, T, c, R, Q, a1[0], P1[0, 0], P1inf[0, 0], rows, flags,
+                          tol_diffuse, llf_t, np.empty((0, 2, 4)))
+    bad = _forward_scalar(y[nd:], tail(Z, nd), tail(d, nd), tail(H, nd), tail(T, nd),
+                          tail(c, nd), tail(R, nd), tail(Q, nd), a, P, STEADY_TOL, a_pred,
+                          P_pred, llf_t[nd:])
+    return bad if bad < 0 else nd + bad
+
+
+@njit(cache=True, inline="always")
+def scalar_series_backward(y, Z, d, H, T, c, R, Q, a1, P1, P1inf, rows, flags, tol_diffuse,
+                           llf_t, a_pred, P_pred, llbar,
+                           gy, gZ, gd, gH, gT, gc, gR, gQ, ga1, gP1):  # pragma: no cover
     """:func:`series_backward` for m = p = r = 1: the regular steps' adjoint on scalars
     (:func:`~pymc_dlm.numeric.adjoint._backward_scalar`), then the diffuse steps'
     (:func:`~pymc_dlm.numeric.adjoint_diffuse.scalar_backward`, from a tape of their forward
@@ -131,12 +141,12 @@ def series_backward(y, Z, d, H, T, c, R, Q, a1, P1, P1inf, rows, flags, tol, tol
     :func:`~pymc_dlm.numeric.adjoint.gradients`.  In the diffuse steps
     :math:`\partial\ell/\partial y = -\partial\ell/\partial d` row by row (both enter only
     through :math:`v = y - d - z'a`), so d is passed per step to get y's gradient."""
-    nd = rows.shape[0]
     if a1.shape[0] == 1 and y.shape[1] == 1 and R.shape[2] == 1:
-        _series_backward_scalar(y, Z, d, H, T, c, R, Q, a1, P1, P1inf, rows, flags,
-                                tol_diffuse, llf_t, a_pred, P_pred, llbar,
-                                gy, gZ, gd, gH, gT, gc, gR, gQ, ga1, gP1)
+        scalar_series_backward(y, Z, d, H, T, c, R, Q, a1, P1, P1inf, rows, flags, tol_diffuse,
+                               llf_t, a_pred, P_pred, llbar,
+                               gy, gZ, gd, gH, gT, gc, gR, gQ, ga1, gP1)
         return
+    nd = rows.shape[0]
     gradients_into(np.ascontiguousarray(y[nd:]), tail(Z, nd), tail(d, nd), tail(H, nd),
                    tail(T, nd), tail(c, nd), tail(R, nd), tail(Q, nd), llf_t, a_pred,
                    P_pred, np.ascontiguousarray(llbar[nd:]), tol, grad_T, grad_Z,
