@@ -7,7 +7,9 @@ with the caches that run left (warm); the warm process then times one evaluation
 "pymc-dlm" is the default likelihood (the fused numba Op with its adjoint gradient),
 "pymc-dlm-scan" the same model with ``engine="scan"`` (the PyTensor scan graph).
 Last, ``pm.sample`` (2 chains, 1000 tune + 1000 draws, warm caches, compile included) on the
-Nile local level, with the bulk ESS per second of the slowest variance.
+Nile local level, with the bulk ESS per second of the slowest variance: each library with
+PyMC's default sampler, and pymc-dlm also with a dense mass matrix
+(``init="jitter+adapt_full"``) and with nutpie where it is installed.
 
 pymc-extras pins its own PyMC version, so run this in a separate environment
 (``make bench-pymc`` builds ``.venv-bench`` with both libraries):
@@ -23,6 +25,7 @@ a Normal prior and P0 = 1e6 I (one to thirteen more parameters for it).
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import subprocess
@@ -131,7 +134,16 @@ def build_extras(which: str, y: np.ndarray):
 
 
 # --------------------------------------------------------------------------- worker
-def worker(lib: str, which: str, repeats: int, nuts: int) -> dict:
+#: pm.sample settings compared on the Nile model: PyMC's default; a dense mass matrix, which
+#: suits the strongly correlated posteriors of a model's variances (docs/bayesian.md); nutpie
+SAMPLERS = {
+    "default": {},
+    "adapt_full": {"init": "jitter+adapt_full", "nuts_sampler": "pymc"},
+    "nutpie": {"nuts_sampler": "nutpie"},
+}
+
+
+def worker(lib: str, which: str, repeats: int, nuts: int, sampler: str = "default") -> dict:
     import warnings
 
     import pymc as pm
@@ -151,7 +163,8 @@ def worker(lib: str, which: str, repeats: int, nuts: int) -> dict:
         if nuts:
             t0 = time.perf_counter()
             idata = pm.sample(draws=nuts, tune=nuts, chains=2, cores=1, random_seed=1, model=model,
-                              progressbar=False, compute_convergence_checks=False)
+                              progressbar=False, compute_convergence_checks=False,
+                              **SAMPLERS[sampler])
             out["nuts_wall"] = time.perf_counter() - t0
             import arviz as az
 
@@ -179,10 +192,10 @@ def worker(lib: str, which: str, repeats: int, nuts: int) -> dict:
     return out
 
 
-def run_worker(lib, which, cache, repeats, nuts=0) -> dict:
+def run_worker(lib, which, cache, repeats, nuts=0, sampler="default") -> dict:
     env = dict(os.environ, PYTENSOR_FLAGS=f"base_compiledir={cache}/pt",
                NUMBA_CACHE_DIR=f"{cache}/nb", PYTHONWARNINGS="ignore")
-    cmd = [sys.executable, __file__, "--worker", lib, which, str(repeats), str(nuts)]
+    cmd = [sys.executable, __file__, "--worker", lib, which, str(repeats), str(nuts), sampler]
     res = subprocess.run(cmd, env=env, capture_output=True, text=True)
     if res.returncode != 0:
         raise RuntimeError(f"{lib}/{which} failed:\n{res.stderr[-3000:]}")
@@ -196,11 +209,11 @@ def main(argv=None) -> int:
     ap.add_argument("--nuts-only", action="store_true", help="only the pm.sample comparison")
     ap.add_argument("--libs", nargs="+", default=list(LIBS), choices=LIBS,
                     help="libraries to measure (default: all)")
-    ap.add_argument("--worker", nargs=4, metavar=("LIB", "MODEL", "REPEATS", "NUTS"))
+    ap.add_argument("--worker", nargs=5, metavar=("LIB", "MODEL", "REPEATS", "NUTS", "SAMPLER"))
     args = ap.parse_args(argv)
     if args.worker:
-        lib, which, repeats, nuts = args.worker
-        print(json.dumps(worker(lib, which, int(repeats), int(nuts))))
+        lib, which, repeats, nuts, sampler = args.worker
+        print(json.dumps(worker(lib, which, int(repeats), int(nuts), sampler)))
         return 0
     import pymc
     import pymc_extras
@@ -220,10 +233,16 @@ def main(argv=None) -> int:
         nuts = {}
         if not args.no_nuts:
             draws = 300 if args.quick else 1000
-            for lib in args.libs:
+            runs = [(lib, "default") for lib in args.libs]
+            if "pymc-dlm" in args.libs:
+                runs += [("pymc-dlm", "adapt_full")]
+                if importlib.util.find_spec("nutpie") is not None:
+                    runs += [("pymc-dlm", "nutpie")]
+            for lib, sampler in runs:
                 if args.nuts_only:  # a first run fills the caches: the timed one is warm
-                    run_worker(lib, "nile", f"{tmp}/{lib}", repeats, nuts=draws)
-                nuts[lib] = run_worker(lib, "nile", f"{tmp}/{lib}", repeats, nuts=draws)
+                    run_worker(lib, "nile", f"{tmp}/{lib}", repeats, draws, sampler)
+                nuts[lib, sampler] = run_worker(lib, "nile", f"{tmp}/{lib}", repeats, draws,
+                                                sampler)
 
     print(f"\nPyMC likelihood, one run (pymc {pymc.__version__}, pymc-extras "
           f"{pymc_extras.__version__}, BLAS 1 thread)\n")
@@ -244,13 +263,15 @@ def main(argv=None) -> int:
         draws = 300 if args.quick else 1000
         print(f"\npm.sample on the Nile local level: 2 chains x ({draws} tune + {draws} draws), "
               "cores=1, warm caches, compile included")
-        for lib in libs:
-            r = nuts[lib]
-            print(f"  {lib:12s} wall {r['nuts_wall']:7.1f} s   min bulk ESS {r['ess_min']:7.0f}   "
-                  f"ESS/s {r['ess_min'] / r['nuts_wall']:7.1f}")
+        for (lib, sampler), r in nuts.items():
+            print(f"  {lib:13s} {sampler:10s} wall {r['nuts_wall']:7.1f} s   min bulk ESS "
+                  f"{r['ess_min']:7.0f}   ESS/s {r['ess_min'] / r['nuts_wall']:7.1f}")
         for lib in [x for x in libs if x != "pymc-extras" and "pymc-extras" in libs]:
-            print(f"  speed-up (wall) of {lib} over pymc-extras: "
-                  f"{nuts['pymc-extras']['nuts_wall'] / nuts[lib]['nuts_wall']:.1f}x")
+            print(f"  speed-up (wall, default sampler) of {lib} over pymc-extras: "
+                  f"{nuts['pymc-extras', 'default']['nuts_wall'] / nuts[lib, 'default']['nuts_wall']:.1f}x")
+        print(f"  samplers: default = pm.sample's own choice (pymc {pymc.__version__}); "
+              "adapt_full = PyMC's NUTS with init='jitter+adapt_full' (dense mass matrix); "
+              "nutpie = nuts_sampler='nutpie'")
     return 0
 
 

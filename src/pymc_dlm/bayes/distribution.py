@@ -20,6 +20,7 @@ import numpy as np
 import pymc as pm
 import pytensor
 import pytensor.tensor as pt
+from pytensor.graph.basic import Constant
 
 from ..spec.model import StateSpaceModel
 from .. import fused, symbolic
@@ -31,6 +32,8 @@ __all__ = ["DLM"]
 def _numeric_pattern(model: StateSpaceModel, name: str) -> np.ndarray:
     """Z or T as numbers, for planning the diffuse period (symbolic entries: one prior draw)."""
     x = getattr(system_tensors(model), name)
+    if isinstance(x, Constant):  # the usual case: no function to compile (~0.2 s each)
+        return np.asarray(x.data, dtype=np.float64)
     try:
         return np.asarray(pm.draw(x, random_seed=0), dtype=np.float64)
     except Exception as err:  # pragma: no cover - depends on the user's graph
