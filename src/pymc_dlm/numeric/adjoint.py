@@ -55,7 +55,7 @@ from .kernels import (
 )
 
 __all__ = [
-    "STEADY_TOL", "filter_moments", "gradients", "gradients_into", "loglike_and_grad",
+    "STEADY_TOL", "filter_moments", "steady_sources", "gradients", "gradients_into", "loglike_and_grad",
     "loglike_backward",
     "loglike_forward", "symmetrized",
 ]
@@ -389,7 +389,8 @@ def _backward_scalar(y, Z, d, H, T, c, R, Q, a_pred, P_pred, llbar,
 
 @njit(cache=True)
 def loglike_backward(y, Z, d, H, T, c, R, Q, a_pred, P_pred, tol, llbar,
-                     gy, gZ, gd, gH, gT, gc, gR, gQ, grad_T, grad_Z):  # pragma: no cover - compiled
+                     gy, gZ, gd, gH, gT, gc, gR, gQ, grad_T, grad_Z,
+                     steady_tol=STEADY_TOL):  # pragma: no cover - compiled
     r"""Adjoint pass: accumulate :math:`\sum_t \bar\ell_t\,\partial\ell_t/\partial\theta`.
 
     Inputs as :func:`loglike_forward` (``a_pred``, ``P_pred`` from it) and ``llbar`` (n,),
@@ -397,7 +398,9 @@ def loglike_backward(y, Z, d, H, T, c, R, Q, a_pred, P_pred, tol, llbar,
     by the caller) are accumulated into; ``gT`` only when ``grad_T`` is True (the
     :math:`O(m^3)` term :math:`\bar a_{t+1}a_{t|t}' + 2\bar P_{t+1}TP_{t|t}` of each step is
     skipped when T is a constant of the model and nobody asks for its gradient); ``gZ`` only
-    when ``grad_Z`` is True (likewise, its :math:`O(pm^2)` term per step).
+    when ``grad_Z`` is True (likewise, its :math:`O(pm^2)` term per step).  ``steady_tol``
+    must be the forward pass's: its steady-state steps are differentiated as it ran them
+    (P frozen; :func:`steady_sources`), so value and gradient belong to the same function.
 
     Returns
     -------
@@ -421,17 +424,116 @@ def loglike_backward(y, Z, d, H, T, c, R, Q, a_pred, P_pred, tol, llbar,
         np.empty((p, m)), np.empty((p, m)), np.empty((p, p)), np.empty((p, p)),
         np.empty((p, p)), np.empty((m, p)), np.empty(p), np.empty(p), np.empty(p),
         np.empty(p), np.empty(p), np.empty((p, p)), np.empty(p, dtype=np.int64), np.empty((0, 0)),
-        np.empty((m, m)),
+        np.empty((m, m)), steady_sources(y, Z, H, T, R, Q, P_pred, steady_tol),
+        np.empty((p, p)), np.empty((m, p)),
     )
     return abar, Pbar
+
+
+@njit(cache=True, _nrt=False, inline="always")
+def _inverse_terms(k, idx, v, F, M, L, W, u, x, N, G, Linv):  # pragma: no cover - compiled
+    """x = G v, N = G M' and G = F^-1 over the k observed rows, from the factors
+    :func:`~.kernels.update_cholesky` left (L, W = L^-1 M', u = L^-1 v; F and M when k = 1)."""
+    m = M.shape[0]
+    if k == 1:  # scalar F: G = 1/f, x = v/f, N = M'/f
+        i0 = idx[0]
+        f = F[i0, i0]
+        G[0, 0] = 1.0 / f
+        x[0] = v[i0] / f
+        for j in range(m):
+            N[0, j] = M[j, i0] / f
+    elif k > 1:
+        for q in range(k - 1, -1, -1):  # back substitution with L'
+            s = u[q]
+            for q2 in range(q + 1, k):
+                s -= L[q2, q] * x[q2]
+            x[q] = s / L[q, q]
+            for j in range(m):
+                s = W[q, j]
+                for q2 in range(q + 1, k):
+                    s -= L[q2, q] * N[q2, j]
+                N[q, j] = s / L[q, q]
+        for col in range(k):  # L^-1, then G = L^-T L^-1
+            for q in range(k):
+                s = 1.0 if q == col else 0.0
+                for q2 in range(col, q):
+                    s -= L[q, q2] * Linv[q2, col]
+                Linv[q, col] = s / L[q, q] if q >= col else 0.0
+        for q1 in range(k):
+            for q2 in range(q1, k):
+                s = 0.0
+                for q in range(max(q1, q2), k):
+                    s += Linv[q, q1] * Linv[q, q2]
+                G[q1, q2] = s
+                G[q2, q1] = s
+
+
+@njit(cache=True, _nrt=False)
+def _steady_source(s0, y, Z, d, H, a_pred, P_pred, tol, af, M, L, W, N, G, Linv, u, x, v, F,
+                   idx, nofinv, Facc, Macc):  # pragma: no cover - compiled
+    """Step s0's F, M, Cholesky factors L, W and G, N, for the steady steps that reused them
+    (:func:`_backward_loop`); the sums Facc, Macc zeroed."""
+    forecast_moments(a_pred[s0], P_pred[s0], Z, d[s0 if d.shape[0] > 1 else 0], H, v, F, M,
+                     y[s0])
+    k = observed_rows(y[s0], idx)
+    update_cholesky(a_pred[s0], P_pred[s0], v, F, M, idx, k, tol, af, nofinv, nofinv, L, W, u)
+    _inverse_terms(k, idx, v, F, M, L, W, u, x, N, G, Linv)
+    for q1 in range(Facc.shape[0]):
+        for q2 in range(Facc.shape[0]):
+            Facc[q1, q2] = 0.0
+        for i in range(Macc.shape[0]):
+            Macc[i, q1] = 0.0
+
+
+@njit(cache=True)
+def steady_sources(y, Z, H, T, R, Q, P_pred, steady_tol):  # pragma: no cover - compiled
+    r"""Which steps the forward pass (:func:`_forward_loop`, same ``steady_tol``) ran in steady
+    state: ``src[t]`` the step whose F, M it reused, -1 for a full step.  Its rule, replayed
+    on the stored :math:`P_t`: after a full step t with every row observed and
+    :math:`\max|P_{t+1} - P_t| \le` ``steady_tol`` :math:`\max|P_{t+1}|` (constant Z, H, T,
+    R, Q), the following steps with every row observed are steady."""
+    n, p = y.shape
+    m = P_pred.shape[1]
+    src = np.full(n, -1, dtype=np.int64)
+    const = Z.shape[0] == 1 and H.shape[0] == 1 and T.shape[0] == 1 and R.shape[0] == 1 \
+        and Q.shape[0] == 1
+    if steady_tol < 0.0 or not const or P_pred.shape[0] < n:
+        return src
+    idx = np.empty(p, dtype=np.int64)
+    steady = False
+    last = -1
+    for t in range(n):
+        k = observed_rows(y[t], idx)
+        if steady and k == p:
+            src[t] = last
+            continue
+        last = t
+        steady = False
+        if k == p and t + 1 < n:
+            big = 0.0
+            diff = 0.0
+            for i in range(m):
+                for j in range(m):
+                    big = max(big, abs(P_pred[t + 1, i, j]))
+                    diff = max(diff, abs(P_pred[t + 1, i, j] - P_pred[t, i, j]))
+            steady = diff <= steady_tol * big
+    return src
 
 
 @njit(cache=True, _nrt=False)
 def _backward_loop(y, Z, d, Hs, T, c, R, Qs, a_pred, P_pred, tol, llbar,
                    gy, gZ, gd, gH, gT, gc, gR, gQ, abar, Pbar, grad_T, grad_Z,
                    af, Pf, afbar, Pfbar, work, work2, M, L, W, N, Linv, G, Fbar, Mbar,
-                   u, x, g, vbar, v, F, idx, nofinv, Psum):  # pragma: no cover - compiled
+                   u, x, g, vbar, v, F, idx, nofinv, Psum, src, Facc, Macc):  # pragma: no cover
     r"""The time loop of :func:`loglike_backward` (NRT-free, as :func:`_forward_loop`).
+
+    Steady-state steps (``src[t] = s >= 0``: the forward pass reused step s's
+    :math:`F, M` and the Cholesky factors, and left :math:`P` alone; :func:`steady_sources`)
+    are differentiated as computed: :math:`\bar P` passes through unchanged, and the adjoints
+    of step s's :math:`F_s, M_s` that they produce, :math:`\sum_t -\tfrac12\bar\ell_t(G -
+    x_tx_t') - \tfrac12(g_tx_t' + x_tg_t')` and :math:`\sum_t \bar a_{t|t}x_t'`, are summed
+    (``Facc``, ``Macc``) and added to step s's own: :math:`O(mp)` per step (plus
+    :math:`O(m^2)` for T's gradient) instead of :math:`O(m^3)`.
 
     With constant R and Q the gradients :math:`\bar R = 2\sum_t\bar P_{t+1}RQ` and
     :math:`\bar Q = R'(\sum_t\bar P_{t+1})R` are linear in :math:`\bar P_{t+1}`: the loop
@@ -444,6 +546,7 @@ def _backward_loop(y, Z, d, Hs, T, c, R, Qs, a_pred, P_pred, tol, llbar,
     for i in range(m):
         for j in range(m):
             Psum[i, j] = 0.0
+    acc_for = -1  # the step whose F, M the sums Facc, Macc belong to
     for t in range(n - 1, -1, -1):
         iZ = t if Z.shape[0] > 1 else 0
         iT = t if T.shape[0] > 1 else 0
@@ -452,6 +555,64 @@ def _backward_loop(y, Z, d, Hs, T, c, R, Qs, a_pred, P_pred, tol, llbar,
         Zt, Tt, Rt, Qt = Z[iZ], T[iT], R[iR], Qs[iQ]
         a = a_pred[t]
         P = P_pred[t]
+        if src[t] >= 0:  # steady step: step src[t]'s F, M, L, W, G, N; P left alone
+            if acc_for != src[t]:  # the last step of a steady run
+                acc_for = src[t]
+                _steady_source(acc_for, y, Zt, d, Hs[0], a_pred, P_pred, tol, af, M, L, W, N, G,
+                               Linv, u, x, v, F, idx, nofinv, Facc, Macc)
+            k = observed_rows(y[t], idx)  # = p
+            forecast_mean(a, Zt, d[t if d.shape[0] > 1 else 0], y[t], v)
+            update_mean(a, v, F, M, idx, k, L, W, u, af)  # the forward pass's a_{t|t}
+            if k == 1:
+                x[0] = v[idx[0]] / F[idx[0], idx[0]]
+            else:
+                for q in range(k - 1, -1, -1):
+                    s = u[q]
+                    for q2 in range(q + 1, k):
+                        s -= L[q2, q] * x[q2]
+                    x[q] = s / L[q, q]
+            if grad_T:  # prediction a_{t+1} = T a_{t|t} + c
+                gt = gT[0]
+                for i in range(m):
+                    for j in range(m):
+                        gt[i, j] += abar[i] * af[j]
+            gcv = gc[t if gc.shape[0] > 1 else 0]
+            for i in range(m):
+                gcv[i] += abar[i]
+                afbar[i] = 0.0
+            for q in range(m):
+                for i in range(m):
+                    tqi = Tt[q, i]
+                    if tqi != 0.0:
+                        afbar[i] += tqi * abar[q]
+            lb = llbar[t]  # update a_{t|t} = a + M x, x = G v, with step src[t]'s F and M
+            for q in range(k):
+                s = 0.0
+                for j in range(m):
+                    s += N[q, j] * afbar[j]
+                g[q] = s
+                vbar[q] = s - lb * x[q]
+            for q1 in range(k):
+                for q2 in range(k):
+                    Facc[q1, q2] += -0.5 * lb * (G[q1, q2] - x[q1] * x[q2]) \
+                        - 0.5 * (g[q1] * x[q2] + g[q2] * x[q1])
+                for i in range(m):
+                    Macc[i, q1] += afbar[i] * x[q1]
+            gdv = gd[t if gd.shape[0] > 1 else 0]
+            gz = gZ[0]
+            for q in range(k):
+                i1 = idx[q]
+                gy[t, i1] += vbar[q]
+                gdv[i1] -= vbar[q]
+                if grad_Z:
+                    for j in range(m):
+                        gz[i1, j] -= vbar[q] * a[j]
+            for i in range(m):
+                s = afbar[i]
+                for q in range(k):
+                    s -= Zt[idx[q], i] * vbar[q]
+                abar[i] = s
+            continue
         k = observed_rows(y[t], idx)
         forecast_moments(a, P, Zt, d[t if d.shape[0] > 1 else 0], Hs[t if Hs.shape[0] > 1 else 0],
                          v, F, M, y[t])
@@ -465,37 +626,7 @@ def _backward_loop(y, Z, d, Hs, T, c, R, Qs, a_pred, P_pred, tol, llbar,
         else:
             update_cholesky(a, P, v, F, M, idx, k, tol, af, Pf if grad_T else nofinv, nofinv,
                             L, W, u)
-        if k == 1:  # scalar F: G = 1/f, x = v/f, N = M'/f
-            i0 = idx[0]
-            f = F[i0, i0]
-            G[0, 0] = 1.0 / f
-            x[0] = v[i0] / f
-            for j in range(m):
-                N[0, j] = M[j, i0] / f
-        elif k > 1:
-            for q in range(k - 1, -1, -1):  # back substitution with L'
-                s = u[q]
-                for q2 in range(q + 1, k):
-                    s -= L[q2, q] * x[q2]
-                x[q] = s / L[q, q]
-                for j in range(m):
-                    s = W[q, j]
-                    for q2 in range(q + 1, k):
-                        s -= L[q2, q] * N[q2, j]
-                    N[q, j] = s / L[q, q]
-            for col in range(k):  # L^-1, then G = L^-T L^-1
-                for q in range(k):
-                    s = 1.0 if q == col else 0.0
-                    for q2 in range(col, q):
-                        s -= L[q, q2] * Linv[q2, col]
-                    Linv[q, col] = s / L[q, q] if q >= col else 0.0
-            for q1 in range(k):
-                for q2 in range(q1, k):
-                    s = 0.0
-                    for q in range(max(q1, q2), k):
-                        s += Linv[q, q1] * Linv[q, q2]
-                    G[q1, q2] = s
-                    G[q2, q1] = s
+        _inverse_terms(k, idx, v, F, M, L, W, u, x, N, G, Linv)
         # --- prediction adjoint (Pbar holds P_{t+1}bar, abar a_{t+1}bar)
         for i in range(m):  # work = Pbar T (zeros of T skipped, as in the forward pass)
             for j in range(m):
@@ -567,6 +698,13 @@ def _backward_loop(y, Z, d, Hs, T, c, R, Qs, a_pred, P_pred, tol, llbar,
         for i in range(m):
             for q in range(k):
                 Mbar[i, q] = afbar[i] * x[q] - 2.0 * work2[i, q]
+        if acc_for == t:  # the steady steps that reused this step's F and M
+            for q1 in range(k):
+                for q2 in range(k):
+                    Fbar[q1, q2] += Facc[q1, q2]
+                for i in range(m):
+                    Mbar[i, q1] += Macc[i, q1]
+            acc_for = -1
         gz = gZ[iZ]
         gdv = gd[t if gd.shape[0] > 1 else 0]
         gh = gH[t if gH.shape[0] > 1 else 0]
