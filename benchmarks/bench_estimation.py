@@ -12,6 +12,10 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
+import os
+import subprocess
+import sys
+import tempfile
 import time
 import warnings
 
@@ -94,6 +98,36 @@ def pykalman_em(y, iters: int):
     return kf.em(y[:, None], n_iter=iters)
 
 
+FRESH = {  # a first fit in a new process: (imports, the fit); each prints the fit's seconds
+    "ours": ("import pytensor.tensor as pt, pymc_dlm as dlm; from pymc_dlm.estimation import fit_mle",
+             "fit_mle(lambda p: dlm.LocalLevel(pt.exp(p[0]), pt.exp(p[1])), y, [3.0, 4.0])"),
+    "statsmodels": ("import statsmodels.api as sm, pymc_dlm as dlm",
+                    "sm.tsa.UnobservedComponents(y, level='llevel', use_exact_diffuse=True)"
+                    ".fit(disp=0)"),
+    "dynaris": ("import jax, pymc_dlm as dlm; jax.config.update('jax_enable_x64', True); "
+                "import jax.numpy as jnp; from dynaris import LocalLevel; "
+                "from dynaris.estimation import fit_mle as dfit",
+                "dfit(lambda p: LocalLevel(sigma_level=jnp.exp(p[0]), sigma_obs=jnp.exp(p[1])), "
+                "jnp.asarray(y)[:, None], jnp.array([3.0, 4.0]))"),
+}
+
+
+def fresh_fit(lib: str, cache: str | None = None) -> tuple[float, float]:
+    """(import seconds, first-fit seconds) of the Nile MLE in a new Python process; with
+    ``cache`` a directory, PyTensor's and numba's caches start empty there."""
+    imports, fit = FRESH[lib]
+    code = ("import time; t0 = time.perf_counter(); import warnings; "
+            "warnings.simplefilter('ignore'); " + imports + "; y = dlm.datasets.load_nile()"
+            ".to_numpy(); t1 = time.perf_counter(); " + fit + "; "
+            "print(t1 - t0, time.perf_counter() - t1)")
+    env = dict(os.environ)
+    if cache is not None:
+        env.update(PYTENSOR_FLAGS=f"base_compiledir={cache}/pt", NUMBA_CACHE_DIR=f"{cache}/nb")
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                         check=True).stdout.split()
+    return float(out[-2]), float(out[-1])
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true")
@@ -119,6 +153,16 @@ def main(argv=None) -> int:
         others.append(("dynaris", median_time(lambda: dynaris_mle(nile, "level"), reps)
                        if have("dynaris") else None))
         rows.append(("fit_mle, Nile local level", t, others))
+
+        fresh = {lib: [fresh_fit(lib) for _ in range(reps)] for lib in FRESH
+                 if lib == "ours" or have(lib)}
+        with tempfile.TemporaryDirectory() as tmp:
+            cold = fresh_fit("ours", tmp)
+        first = {lib: float(np.median([f for _, f in v])) for lib, v in fresh.items()}
+        rows.append(("fit_mle, Nile, first fit in a new process", first["ours"],
+                     [(lib, first.get(lib)) for lib in FRESH if lib != "ours"]))
+        rows.append(("fit_mle, Nile, first fit ever (caches empty)", cold[1], []))
+        imports = {lib: float(np.median([i for i, _ in v])) for lib, v in fresh.items()}
 
         res = ours_seasonal_mle(seas_y)
         ref = statsmodels_fit(seas_y, level="lltrend", seasonal=12)
@@ -160,6 +204,8 @@ def main(argv=None) -> int:
                 print(f"{'':46s} {'':10s}   {lib:>14s} {'not installed':>19s}")
             else:
                 print(f"{'':46s} {'':10s}   {lib:>14s} {s:10.3e} {s / t:7.1f}x")
+    print("\nimports before the first fit (not in the times above), median seconds: "
+          + ", ".join(f"{lib} {t:.2f}" for lib, t in imports.items()))
     print("\nfit_mle builds the model graph on every call; the compiled function is reused when "
           "the graph is the same\n(repeated fits of one model), else built from PyTensor's on-disk "
           "cache.\nstatsmodels: UnobservedComponents(...).fit() (L-BFGS, numerical "
