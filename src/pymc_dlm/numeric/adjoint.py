@@ -818,10 +818,9 @@ def any_nan(x):  # pragma: no cover - compiled
     return False
 
 
-@njit(cache=True)
-def gradients_into(y, Z, d, H, T, c, R, Q, llf_t, a_pred, P_pred, llbar, tol, grad_T, grad_Z,
-                   gy, gZ, gd, gH, gT, gc, gR, gQ, ga1, gP1):  # pragma: no cover - compiled
-    """:func:`gradients` written into the given arrays (the fused Op's outputs)."""
+@njit(cache=True, inline="always")
+def zero_all(gy, gZ, gd, gH, gT, gc, gR, gQ, ga1, gP1):  # pragma: no cover - compiled
+    """Zero the ten gradient arrays (before a backward pass adds into them)."""
     gy.fill(0.0)
     gZ.fill(0.0)
     gd.fill(0.0)
@@ -832,6 +831,13 @@ def gradients_into(y, Z, d, H, T, c, R, Q, llf_t, a_pred, P_pred, llbar, tol, gr
     gQ.fill(0.0)
     ga1.fill(0.0)
     gP1.fill(0.0)
+
+
+@njit(cache=True)
+def gradients_into(y, Z, d, H, T, c, R, Q, llf_t, a_pred, P_pred, llbar, tol, grad_T, grad_Z,
+                   gy, gZ, gd, gH, gT, gc, gR, gQ, ga1, gP1):  # pragma: no cover - compiled
+    """:func:`gradients` written into the given arrays (the fused Op's outputs)."""
+    zero_all(gy, gZ, gd, gH, gT, gc, gR, gQ, ga1, gP1)
     if not any_nan(llf_t):
         ga, gP = loglike_backward(y, Z, d, H, T, c, R, Q, a_pred, P_pred, tol, llbar,
                                   gy, gZ, gd, gH, gT, gc, gR, gQ, grad_T, grad_Z)

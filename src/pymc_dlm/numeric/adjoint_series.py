@@ -33,6 +33,7 @@ from .adjoint import (
     head,
     loglike_forward,
     tail,
+    zero_all,
 )
 from .adjoint_diffuse import diffuse_backward, diffuse_forward, scalar_backward, scalar_forward
 
@@ -87,16 +88,7 @@ def scalar_series_backward(y, Z, d, H, T, c, R, Q, a1, P1, P1inf, rows, flags, t
     (:func:`~pymc_dlm.numeric.adjoint._backward_scalar`), then the diffuse steps'
     (:func:`~pymc_dlm.numeric.adjoint_diffuse.scalar_backward`, from a tape of their forward
     pass), both adding into the output arrays."""
-    gy.fill(0.0)
-    gZ.fill(0.0)
-    gd.fill(0.0)
-    gH.fill(0.0)
-    gT.fill(0.0)
-    gc.fill(0.0)
-    gR.fill(0.0)
-    gQ.fill(0.0)
-    ga1[0] = 0.0
-    gP1[0, 0] = 0.0
+    zero_all(gy, gZ, gd, gH, gT, gc, gR, gQ, ga1, gP1)
     if any_nan(llf_t):
         return
     nd = rows.shape[0]
