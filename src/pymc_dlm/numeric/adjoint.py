@@ -199,14 +199,21 @@ def _forward_loop(y, Z, d, Hs, T, c, R, Qs, a, P, tol, steady_tol, a_pred, P_pre
         predict(af, Pf, Tt, ct, RQR, a, P, work)
         steady = False
         if can_steady and k == p and steady_tol >= 0.0:
-            big = 0.0
-            diff = 0.0
-            for i in range(m):
-                for j in range(m):
-                    big = max(big, abs(P[i, j]))
-                    diff = max(diff, abs(P[i, j] - Pold[i, j]))
-            steady = diff <= steady_tol * big
+            steady = settled(P, Pold, steady_tol)
     return -1
+
+
+@njit(cache=True, _nrt=False, inline="always")
+def settled(P, Pold, steady_tol):  # pragma: no cover - compiled
+    r"""The steady-state rule: :math:`\max|P - P_{old}| \le` ``steady_tol``
+    :math:`\max|P|` (:func:`_forward_loop` applies it, :func:`steady_sources` replays it)."""
+    big = 0.0
+    diff = 0.0
+    for i in range(P.shape[0]):
+        for j in range(P.shape[1]):
+            big = max(big, abs(P[i, j]))
+            diff = max(diff, abs(P[i, j] - Pold[i, j]))
+    return diff <= steady_tol * big
 
 
 @njit(cache=True, _nrt=False)
@@ -490,10 +497,9 @@ def steady_sources(y, Z, H, T, R, Q, P_pred, steady_tol):  # pragma: no cover - 
     r"""Which steps the forward pass (:func:`_forward_loop`, same ``steady_tol``) ran in steady
     state: ``src[t]`` the step whose F, M it reused, -1 for a full step.  Its rule, replayed
     on the stored :math:`P_t`: after a full step t with every row observed and
-    :math:`\max|P_{t+1} - P_t| \le` ``steady_tol`` :math:`\max|P_{t+1}|` (constant Z, H, T,
-    R, Q), the following steps with every row observed are steady."""
+    ``settled(P_{t+1}, P_t)`` (constant Z, H, T, R, Q), the following steps with every row
+    observed are steady."""
     n, p = y.shape
-    m = P_pred.shape[1]
     src = np.full(n, -1, dtype=np.int64)
     const = Z.shape[0] == 1 and H.shape[0] == 1 and T.shape[0] == 1 and R.shape[0] == 1 \
         and Q.shape[0] == 1
@@ -510,13 +516,7 @@ def steady_sources(y, Z, H, T, R, Q, P_pred, steady_tol):  # pragma: no cover - 
         last = t
         steady = False
         if k == p and t + 1 < n:
-            big = 0.0
-            diff = 0.0
-            for i in range(m):
-                for j in range(m):
-                    big = max(big, abs(P_pred[t + 1, i, j]))
-                    diff = max(diff, abs(P_pred[t + 1, i, j] - P_pred[t, i, j]))
-            steady = diff <= steady_tol * big
+            steady = settled(P_pred[t + 1], P_pred[t], steady_tol)
     return src
 
 
