@@ -438,23 +438,33 @@ def loglike_backward(y, Z, d, H, T, c, R, Q, a_pred, P_pred, tol, llbar,
 
 
 @njit(cache=True, _nrt=False, inline="always")
+def _solve_x(k, idx, v, F, L, u, x):  # pragma: no cover - compiled
+    """x = F^-1 v over the k observed rows: v/f when k = 1, else back substitution with L'
+    from u = L^-1 v (as :func:`~.kernels.update_cholesky`/``update_mean`` left them)."""
+    if k == 1:
+        x[0] = v[idx[0]] / F[idx[0], idx[0]]
+        return
+    for q in range(k - 1, -1, -1):
+        s = u[q]
+        for q2 in range(q + 1, k):
+            s -= L[q2, q] * x[q2]
+        x[q] = s / L[q, q]
+
+
+@njit(cache=True, _nrt=False, inline="always")
 def _inverse_terms(k, idx, v, F, M, L, W, u, x, N, G, Linv):  # pragma: no cover - compiled
     """x = G v, N = G M' and G = F^-1 over the k observed rows, from the factors
     :func:`~.kernels.update_cholesky` left (L, W = L^-1 M', u = L^-1 v; F and M when k = 1)."""
     m = M.shape[0]
+    _solve_x(k, idx, v, F, L, u, x)
     if k == 1:  # scalar F: G = 1/f, x = v/f, N = M'/f
         i0 = idx[0]
         f = F[i0, i0]
         G[0, 0] = 1.0 / f
-        x[0] = v[i0] / f
         for j in range(m):
             N[0, j] = M[j, i0] / f
     elif k > 1:
         for q in range(k - 1, -1, -1):  # back substitution with L'
-            s = u[q]
-            for q2 in range(q + 1, k):
-                s -= L[q2, q] * x[q2]
-            x[q] = s / L[q, q]
             for j in range(m):
                 s = W[q, j]
                 for q2 in range(q + 1, k):
@@ -563,14 +573,7 @@ def _backward_loop(y, Z, d, Hs, T, c, R, Qs, a_pred, P_pred, tol, llbar,
             k = observed_rows(y[t], idx)  # = p
             forecast_mean(a, Zt, d[t if d.shape[0] > 1 else 0], y[t], v)
             update_mean(a, v, F, M, idx, k, L, W, u, af)  # the forward pass's a_{t|t}
-            if k == 1:
-                x[0] = v[idx[0]] / F[idx[0], idx[0]]
-            else:
-                for q in range(k - 1, -1, -1):
-                    s = u[q]
-                    for q2 in range(q + 1, k):
-                        s -= L[q2, q] * x[q2]
-                    x[q] = s / L[q, q]
+            _solve_x(k, idx, v, F, L, u, x)
             if grad_T:  # prediction a_{t+1} = T a_{t|t} + c
                 gt = gT[0]
                 for i in range(m):

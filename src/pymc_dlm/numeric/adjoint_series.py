@@ -66,6 +66,8 @@ def series_forward(y, Z, d, H, T, c, R, Q, a1, P1, P1inf, rows, flags, tol, tol_
     return bad if bad < 0 else nd + bad
 
 
+# inline: the one-state callbacks (fused/native.py) then compile one level of calls fewer
+# (measured: first-ever compile of the pair 13.9 s -> 12.0 s)
 @njit(cache=True, inline="always")
 def scalar_series_forward(y, Z, d, H, T, c, R, Q, a1, P1, P1inf, rows, flags, tol_diffuse,
                           llf_t, a_pred, P_pred):  # pragma: no cover - compiled
