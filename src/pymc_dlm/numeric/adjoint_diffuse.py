@@ -77,13 +77,14 @@ def _tmv(A, x):  # pragma: no cover - compiled
 
 @njit(cache=True)
 def _mm(A, B):  # pragma: no cover - compiled
-    """A B."""
+    """A B, the zeros of A skipped (T on the left: O(nnz(T) m), not O(m^3))."""
     out = np.zeros((A.shape[0], B.shape[1]))
     for i in range(A.shape[0]):
         for k in range(A.shape[1]):
             aik = A[i, k]
-            for j in range(B.shape[1]):
-                out[i, j] += aik * B[k, j]
+            if aik != 0.0:
+                for j in range(B.shape[1]):
+                    out[i, j] += aik * B[k, j]
     return out
 
 
@@ -108,8 +109,8 @@ def _outer(x, y):  # pragma: no cover - compiled
 
 @njit(cache=True)
 def _sandwich(A, P):  # pragma: no cover - compiled
-    """A P A'."""
-    return _mm(_mm(A, P), _tr(A))
+    """A P A' = A (A P)' for a symmetric P (A on the left both times: its zeros skipped)."""
+    return _mm(A, _tr(_mm(A, P)))
 
 
 @njit(cache=True)
@@ -350,7 +351,7 @@ def _row_backward(z, v, a, Ps, Pi, h, diffuse, abar, Gs, Gi, lbar):  # pragma: n
 
 @njit(cache=True)
 def diffuse_backward(y, Z, d, H, T, c, R, Q, a1, P1, P1inf, rows, flags, tol,
-                     llbar, abar_end, Pbar_end):  # pragma: no cover - compiled
+                     llbar, abar_end, Pbar_end, grad_T=True):  # pragma: no cover - compiled
     r"""Gradients of :math:`\sum_t\bar\ell_t\ell_t + \bar a'a_{d+1} + \langle\bar P, P_{*,d+1}\rangle`
     with respect to Z, d, H, T, c, R, Q, a1, P1 (each of its input's shape).
 
@@ -359,7 +360,9 @@ def diffuse_backward(y, Z, d, H, T, c, R, Q, a1, P1, P1inf, rows, flags, tol,
     (:math:`\bar T \mathrel{+}= \bar a a' + \bar PTP' + \bar P'TP`, likewise for :math:`P_\infty`;
     :math:`\bar R \mathrel{+}= (\bar P + \bar P')RQ`, :math:`\bar Q \mathrel{+}= R'\bar PR`,
     :math:`\bar c \mathrel{+}= \bar a`, :math:`\bar a \leftarrow T'\bar a`,
-    :math:`\bar P \leftarrow T'\bar PT`).
+    :math:`\bar P \leftarrow T'\bar PT`).  With ``grad_T`` False T's gradient is left zero
+    (its :math:`O(m^3)` terms skipped; :func:`~pymc_dlm.numeric.adjoint.loglike_backward`'s
+    ``grad_T``).  Products with T keep T on the left, where :func:`_mm` skips its zeros.
     """
     nd, np_ = rows.shape
     m = a1.shape[0]
@@ -382,16 +385,18 @@ def diffuse_backward(y, Z, d, H, T, c, R, Q, a1, P1, P1inf, rows, flags, tol,
         Tt, Rt = T[tt].copy(), R[tr].copy()
         Qs = 0.5 * (Q[tq] + _tr(Q[tq]))
         af, Psf, Pif = tape_a[t, np_].copy(), tape_Ps[t, np_].copy(), tape_Pi[t, np_].copy()
-        GT = _mm(Gs, Tt)
-        GiT = _mm(Gi, Tt)
-        gT[tt] += _outer(abar, af) + _mm(GT, _tr(Psf)) + _mm(_tr(Gs), _mm(Tt, Psf)) \
-            + _mm(GiT, _tr(Pif)) + _mm(_tr(Gi), _mm(Tt, Pif))
+        Tr = _tr(Tt)
+        GT = _tr(_mm(Tr, _tr(Gs)))  # Gs T
+        GiT = _tr(_mm(Tr, _tr(Gi)))
+        if grad_T:
+            gT[tt] += _outer(abar, af) + _mm(GT, _tr(Psf)) + _mm(_tr(Gs), _mm(Tt, Psf)) \
+                + _mm(GiT, _tr(Pif)) + _mm(_tr(Gi), _mm(Tt, Pif))
         gc[tc] += abar
         gR[tr] += _mm(_mm(Gs + _tr(Gs), Rt), Qs)
         gQ[tq] += _mm(_tr(Rt), _mm(Gs, Rt))
         abar = _tmv(Tt, abar)
-        Gs = _mm(_tr(Tt), GT)
-        Gi = _mm(_tr(Tt), GiT)
+        Gs = _mm(Tr, GT)
+        Gi = _mm(Tr, GiT)
         tz = t if Z.shape[0] > 1 else 0
         td = t if d.shape[0] > 1 else 0
         th = t if H.shape[0] > 1 else 0

@@ -167,7 +167,7 @@ def series_backward(y, Z, d, H, T, c, R, Q, a1, P1, P1inf, rows, flags, tol, tol
     g = diffuse_backward(np.ascontiguousarray(y[:nd]), head(Z, nd), d_steps, head(H, nd),
                          head(T, nd), head(c, nd), head(R, nd), head(Q, nd), a1, P1, P1inf,
                          rows, flags, tol_diffuse, np.ascontiguousarray(llbar[:nd]),
-                         ga1.copy(), gP1.copy())
+                         ga1.copy(), gP1.copy(), grad_T)
     if grad_Z:
         _add(gZ, g[0], nd)
     gy[:nd] = -g[1]
