@@ -5,7 +5,9 @@ compiles the log-probability + gradient function that NUTS uses
 (``model.logp_dlogp_function`` and its first call, where numba compiles), once with empty PyTensor/numba caches (cold) and once more
 with the caches that run left (warm); the warm process then times one evaluation (median).
 "pymc-dlm" is the default likelihood (the fused numba Op with its adjoint gradient),
-"pymc-dlm-scan" the same model with ``engine="scan"`` (the PyTensor scan graph).
+"pymc-dlm-scan" the same model with ``engine="scan"`` (the PyTensor scan graph).  The warm
+pymc-dlm process also times statsmodels' log-likelihood alone (its Cython filter, default
+settings) at the same variances, checked equal to ours: the yardstick of issue 5.
 Last, ``pm.sample`` (2 chains, 1000 tune + 1000 draws, warm caches, compile included) on the
 Nile local level, with the bulk ESS per second of the slowest variance: each library with
 PyMC's default sampler, and pymc-dlm also with a dense mass matrix
@@ -133,6 +135,43 @@ def build_extras(which: str, y: np.ndarray):
     return model
 
 
+def statsmodels_loglike(which: str, y: np.ndarray, model):
+    """statsmodels' log-likelihood (its Cython filter, default settings) at the variances of
+    ``model``'s initial point, where the logp+grad rows are timed; checked equal to ours."""
+    import pymc_dlm as dlm
+    from bench_filter import statsmodels_model
+
+    outs = model.unobserved_value_vars  # the value variables and their untransformed values
+    sig = dict(zip([v.name for v in outs], model.compile_fn(outs)(model.initial_point()),
+                   strict=True))
+    if which == "nile":
+        num = dlm.LocalLevel(sig["sigma_level"], sig["sigma_obs"])
+    elif which == "seasonal":
+        num = (dlm.LocalLinearTrend(sig["sigma_level"], sig["sigma_slope"], sig["sigma_obs"])
+               + dlm.Seasonal(12, sig["sigma_seasonal"]))
+    else:
+        num = multi_model(np.asarray(sig["sigma_state"]), np.asarray(sig["sigma_obs"]))
+    smod = statsmodels_model(num, y)
+    ref, ours = smod.ssm.loglike(), dlm.loglike(num, y)
+    assert abs(ref - ours) <= 1e-8 * abs(ref), (which, ref, ours)
+    return lambda: smod.ssm.loglike()
+
+
+def median_seconds(fn, repeats: int) -> float:
+    """Median over ``repeats`` batches of the time of one call (batches of about 0.2 s)."""
+    t0 = time.perf_counter()
+    fn()
+    one = time.perf_counter() - t0
+    inner = max(1, int(0.2 / max(one, 1e-9) / repeats))
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        for _ in range(inner):
+            fn()
+        times.append((time.perf_counter() - t0) / inner)
+    return float(np.median(times))
+
+
 # --------------------------------------------------------------------------- worker
 #: pm.sample settings compared on the Nile model: PyMC's default; a dense mass matrix, which
 #: suits the strongly correlated posteriors of a model's variances (docs/bayesian.md); nutpie
@@ -178,17 +217,9 @@ def worker(lib: str, which: str, repeats: int, nuts: int, sampler: str = "defaul
         f = fn._pytensor_function
         f(x)  # numba compiles on the first call: part of the compile time
         out["compile"] = time.perf_counter() - t0
-        t0 = time.perf_counter()
-        f(x)
-        one = time.perf_counter() - t0
-        inner = max(1, int(0.2 / max(one, 1e-9) / repeats))
-        times = []
-        for _ in range(repeats):
-            t0 = time.perf_counter()
-            for _ in range(inner):
-                f(x)
-            times.append((time.perf_counter() - t0) / inner)
-        out["eval"] = float(np.median(times))
+        out["eval"] = median_seconds(lambda: f(x), repeats)
+        if lib == "pymc-dlm":  # statsmodels' log-likelihood alone, same process and point
+            out["sm_loglike"] = median_seconds(statsmodels_loglike(which, y, model), repeats)
     return out
 
 
@@ -219,7 +250,7 @@ def main(argv=None) -> int:
     import pymc_extras
 
     repeats = 5 if args.quick else 15
-    rows = {}
+    rows, sm_ll = {}, {}
     with tempfile.TemporaryDirectory() as tmp:
         for lib in [] if args.nuts_only else args.libs:
             cache = f"{tmp}/{lib}"
@@ -227,6 +258,8 @@ def main(argv=None) -> int:
                 cold = run_worker(lib, which, cache, repeats)
                 warm = run_worker(lib, which, cache, repeats)
                 rows[lib, which] = (cold["compile"], warm["compile"], warm["eval"])
+                if "sm_loglike" in warm:
+                    sm_ll[which] = (warm["sm_loglike"], warm["eval"])
                 print(f"  {lib:12s} {which:9s} compile cold {cold['compile']:6.1f} s, warm "
                       f"{warm['compile']:5.2f} s, logp+grad {warm['eval'] * 1e6:9.1f} us",
                       file=sys.stderr, flush=True)
@@ -259,6 +292,12 @@ def main(argv=None) -> int:
                      if lib != "pymc-extras" and "pymc-extras" in libs else "")
             print(f"{label if lib == libs[0] else '':42s} {lib:13s} {c:11.1f}s {w:6.2f}s "
                   f"{e * 1e6:9.1f}us {ratio:>11s}")
+    if sm_ll:
+        print("\npymc-dlm's logp+grad against statsmodels' log-likelihood alone (its default "
+              "filter, same variances, same process)")
+        for which, (sm, ours) in sm_ll.items():
+            print(f"  {MODELS[which]:42s} statsmodels loglike {sm * 1e6:9.1f} us   pymc-dlm "
+                  f"logp+grad {ours * 1e6:9.1f} us   statsmodels/this {sm / ours:5.2f}x")
     if nuts:
         draws = 300 if args.quick else 1000
         print(f"\npm.sample on the Nile local level: 2 chains x ({draws} tune + {draws} draws), "
