@@ -157,21 +157,6 @@ def statsmodels_loglike(which: str, y: np.ndarray, model):
     return lambda: smod.ssm.loglike()
 
 
-def median_seconds(fn, repeats: int) -> float:
-    """Median over ``repeats`` batches of the time of one call (batches of about 0.2 s)."""
-    t0 = time.perf_counter()
-    fn()
-    one = time.perf_counter() - t0
-    inner = max(1, int(0.2 / max(one, 1e-9) / repeats))
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        for _ in range(inner):
-            fn()
-        times.append((time.perf_counter() - t0) / inner)
-    return float(np.median(times))
-
-
 # --------------------------------------------------------------------------- worker
 #: pm.sample settings compared on the Nile model: PyMC's default; a dense mass matrix, which
 #: suits the strongly correlated posteriors of a model's variances (docs/bayesian.md); nutpie
@@ -186,6 +171,7 @@ def worker(lib: str, which: str, repeats: int, nuts: int, sampler: str = "defaul
     import warnings
 
     import pymc as pm
+    from bench_filter import median_time
     from pymc.blocking import DictToArrayBijection
     from threadpoolctl import threadpool_limits
 
@@ -217,9 +203,9 @@ def worker(lib: str, which: str, repeats: int, nuts: int, sampler: str = "defaul
         f = fn._pytensor_function
         f(x)  # numba compiles on the first call: part of the compile time
         out["compile"] = time.perf_counter() - t0
-        out["eval"] = median_seconds(lambda: f(x), repeats)
+        out["eval"] = median_time(lambda: f(x), repeats)[0]
         if lib == "pymc-dlm":  # statsmodels' log-likelihood alone, same process and point
-            out["sm_loglike"] = median_seconds(statsmodels_loglike(which, y, model), repeats)
+            out["sm_loglike"] = median_time(statsmodels_loglike(which, y, model), repeats)[0]
     return out
 
 

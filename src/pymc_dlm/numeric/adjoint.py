@@ -489,6 +489,19 @@ def _inverse_terms(k, idx, v, F, M, L, W, u, x, N, G, Linv):  # pragma: no cover
                 G[q2, q1] = s
 
 
+@njit(cache=True, _nrt=False, inline="always")
+def _v_adjoint(k, N, afbar, lb, x, g, vbar):  # pragma: no cover - compiled
+    r"""g = N \bar a_{t|t} and :math:`\bar v = g - \bar\ell_t x` over the k observed rows (the
+    adjoint of :math:`a_{t|t} = a + Mx` and of the log-likelihood's :math:`v'x`, x = G v)."""
+    m = N.shape[1]
+    for q in range(k):
+        s = 0.0
+        for j in range(m):
+            s += N[q, j] * afbar[j]
+        g[q] = s
+        vbar[q] = s - lb * x[q]
+
+
 @njit(cache=True, _nrt=False)
 def _steady_source(s0, y, Z, d, H, a_pred, P_pred, tol, af, M, L, W, N, G, Linv, u, x, v, F,
                    idx, nofinv, Facc, Macc):  # pragma: no cover - compiled
@@ -593,12 +606,7 @@ def _backward_loop(y, Z, d, Hs, T, c, R, Qs, a_pred, P_pred, tol, llbar,
                     if tqi != 0.0:
                         afbar[i] += tqi * abar[q]
             lb = llbar[t]  # update a_{t|t} = a + M x, x = G v, with step src[t]'s F and M
-            for q in range(k):
-                s = 0.0
-                for j in range(m):
-                    s += N[q, j] * afbar[j]
-                g[q] = s
-                vbar[q] = s - lb * x[q]
+            _v_adjoint(k, N, afbar, lb, x, g, vbar)
             for q1 in range(k):
                 for q2 in range(k):
                     Facc[q1, q2] += -0.5 * lb * (G[q1, q2] - x[q1] * x[q2]) \
@@ -679,12 +687,7 @@ def _backward_loop(y, Z, d, Hs, T, c, R, Qs, a_pred, P_pred, tol, llbar,
                     Pbar[i, j] = Pfbar[i, j]
             continue
         lb = llbar[t]
-        for q in range(k):
-            s = 0.0
-            for j in range(m):
-                s += N[q, j] * afbar[j]
-            g[q] = s
-            vbar[q] = s - lb * x[q]
+        _v_adjoint(k, N, afbar, lb, x, g, vbar)
         for i in range(m):  # work2[:, :k] = Pfbar N'
             for q in range(k):
                 s = 0.0
