@@ -55,9 +55,8 @@ from .kernels import (
 )
 
 __all__ = [
-    "STEADY_TOL", "filter_moments", "steady_sources", "gradients", "gradients_into", "loglike_and_grad",
-    "loglike_backward",
-    "loglike_forward", "symmetrized",
+    "STEADY_TOL", "filter_moments", "steady_sources", "gradients", "gradients_into",
+    "loglike_and_grad", "loglike_backward", "loglike_forward", "symmetrized",
 ]
 
 #: Relative change of P below which the fast loop treats the filter as steady (8 ulps).
@@ -136,8 +135,8 @@ def _forward_loop(y, Z, d, Hs, T, c, R, Qs, a, P, tol, steady_tol, a_pred, P_pre
 
     Steady state: when Z, H, T, R, Q are constant and every row of y_t is observed, the
     Riccati recursion for :math:`P_t` converges; once a prediction changes :math:`P` by no
-    more than ``steady_tol`` times its largest variance (:func:`settled`), later steps reuse that step's
-    :math:`P, F, L, W` until a row is missing, and only update the mean
+    more than ``steady_tol`` times its largest variance (:func:`settled`), later steps reuse
+    that step's :math:`P, F, L, W` until a row is missing, and only update the mean
     (:func:`~.kernels.forecast_mean`, :func:`~.kernels.update_mean`,
     :func:`~.kernels.predict_mean`: the arithmetic of the full step).  With the default 8
     ulps this is the point where the recursion only moves P by rounding (it typically
@@ -502,6 +501,16 @@ def _v_adjoint(k, N, afbar, lb, x, g, vbar):  # pragma: no cover - compiled
         vbar[q] = s - lb * x[q]
 
 
+@njit(cache=True, _nrt=False, inline="always")
+def _a_adjoint(k, idx, Z, afbar, vbar, abar):  # pragma: no cover - compiled
+    r""":math:`\bar a_t = \bar a_{t|t} - Z_o'\bar v` over the k observed rows (v = y - d - Za)."""
+    for i in range(abar.shape[0]):
+        s = afbar[i]
+        for q in range(k):
+            s -= Z[idx[q], i] * vbar[q]
+        abar[i] = s
+
+
 @njit(cache=True, _nrt=False)
 def _steady_source(s0, y, Z, d, H, a_pred, P_pred, tol, af, M, L, W, N, G, Linv, u, x, v, F,
                    idx, nofinv, Facc, Macc):  # pragma: no cover - compiled
@@ -622,11 +631,7 @@ def _backward_loop(y, Z, d, Hs, T, c, R, Qs, a_pred, P_pred, tol, llbar,
                 if grad_Z:
                     for j in range(m):
                         gz[i1, j] -= vbar[q] * a[j]
-            for i in range(m):
-                s = afbar[i]
-                for q in range(k):
-                    s -= Zt[idx[q], i] * vbar[q]
-                abar[i] = s
+            _a_adjoint(k, idx, Zt, afbar, vbar, abar)
             continue
         k = observed_rows(y[t], idx)
         forecast_moments(a, P, Zt, d[t if d.shape[0] > 1 else 0], Hs[t if Hs.shape[0] > 1 else 0],
@@ -740,11 +745,7 @@ def _backward_loop(y, Z, d, Hs, T, c, R, Qs, a_pred, P_pred, tol, llbar,
                 for i in range(m):
                     s += (Mbar[i, q] + 2.0 * N[q, i]) * P[i, j]
                 gz[i1, j] += s
-        for i in range(m):
-            s = afbar[i]
-            for q in range(k):
-                s -= Zt[idx[q], i] * vbar[q]
-            abar[i] = s
+        _a_adjoint(k, idx, Zt, afbar, vbar, abar)
         for i in range(m):  # work = Mbar Z_o + Z_o' (Fbar Z_o) (zeros of Z skipped)
             for j in range(m):
                 work[i, j] = 0.0

@@ -40,6 +40,12 @@ from .adjoint_diffuse import diffuse_backward, diffuse_forward, scalar_backward,
 __all__ = ["scalar_series_backward", "scalar_series_forward", "series_backward", "series_forward"]
 
 
+@njit(cache=True, inline="always")
+def _one_state(y, R, a1):  # pragma: no cover - compiled
+    """m = p = r = 1: the scalar path (:func:`scalar_series_forward`/``_backward``) serves."""
+    return a1.shape[0] == 1 and y.shape[1] == 1 and R.shape[2] == 1
+
+
 @njit(cache=True)
 def series_forward(y, Z, d, H, T, c, R, Q, a1, P1, P1inf, rows, flags, tol, tol_diffuse,
                    llf_t, a_pred, P_pred):  # pragma: no cover - compiled
@@ -48,7 +54,7 @@ def series_forward(y, Z, d, H, T, c, R, Q, a1, P1, P1inf, rows, flags, tol, tol_
 
     Returns -1, or the first step whose :math:`F_t` is not positive definite (``llf_t`` NaN
     from there on)."""
-    if a1.shape[0] == 1 and y.shape[1] == 1 and R.shape[2] == 1:
+    if _one_state(y, R, a1):
         return scalar_series_forward(y, Z, d, H, T, c, R, Q, a1, P1, P1inf, rows, flags,
                                      tol_diffuse, llf_t, a_pred, P_pred)
     nd = rows.shape[0]
@@ -135,7 +141,7 @@ def series_backward(y, Z, d, H, T, c, R, Q, a1, P1, P1inf, rows, flags, tol, tol
     :func:`~pymc_dlm.numeric.adjoint.gradients`.  In the diffuse steps
     :math:`\partial\ell/\partial y = -\partial\ell/\partial d` row by row (both enter only
     through :math:`v = y - d - z'a`), so d is passed per step to get y's gradient."""
-    if a1.shape[0] == 1 and y.shape[1] == 1 and R.shape[2] == 1:
+    if _one_state(y, R, a1):
         scalar_series_backward(y, Z, d, H, T, c, R, Q, a1, P1, P1inf, rows, flags, tol_diffuse,
                                llf_t, a_pred, P_pred, llbar,
                                gy, gZ, gd, gH, gT, gc, gR, gQ, ga1, gP1)
