@@ -80,25 +80,38 @@ def multi_model(sigma_state, sigma_obs):
 
 
 # --------------------------------------------------------------------------- models
+#: each model's standard deviations: (scale of the HalfNormal prior, shape)
+PRIORS = {
+    "nile": {"sigma_level": (100.0, ()), "sigma_obs": (200.0, ())},
+    "seasonal": {"sigma_level": (1.0, ()), "sigma_slope": (1.0, ()), "sigma_obs": (1.0, ()),
+                 "sigma_seasonal": (1.0, ())},
+    "multi": {"sigma_state": (1.0, (10,)), "sigma_obs": (1.0, (5,))},
+}
+
+
+def spec(which: str, sig: dict):
+    """The benchmark model with the standard deviations ``sig`` (by name, as in PRIORS):
+    PyMC variables for build_ours, numbers for statsmodels_loglike."""
+    import pymc_dlm as dlm
+
+    if which == "nile":
+        return dlm.LocalLevel(sig["sigma_level"], sig["sigma_obs"])
+    if which == "seasonal":
+        return (dlm.LocalLinearTrend(sig["sigma_level"], sig["sigma_slope"], sig["sigma_obs"])
+                + dlm.Seasonal(12, sig["sigma_seasonal"]))
+    return multi_model(sig["sigma_state"], sig["sigma_obs"])
+
+
 def build_ours(which: str, y: np.ndarray, engine: str = "fused"):
     import pymc as pm
 
     import pymc_dlm as dlm
 
     with pm.Model() as model:
-        if which == "nile":
-            ssm = dlm.LocalLevel(pm.HalfNormal("sigma_level", 100.0), pm.HalfNormal("sigma_obs", 200.0))
-            dlm.DLM("y", ssm, observed=y[:, 0], engine=engine)
-        elif which == "seasonal":
-            ssm = dlm.LocalLinearTrend(
-                pm.HalfNormal("sigma_level", 1.0), pm.HalfNormal("sigma_slope", 1.0),
-                pm.HalfNormal("sigma_obs", 1.0),
-            ) + dlm.Seasonal(12, pm.HalfNormal("sigma_seasonal", 1.0))
-            dlm.DLM("y", ssm, observed=y[:, 0], engine=engine)
-        else:
-            ssm = multi_model(pm.HalfNormal("sigma_state", 1.0, shape=10),
-                              pm.HalfNormal("sigma_obs", 1.0, shape=5))
-            dlm.DLM("y", ssm, observed=y, engine=engine)
+        sig = {name: pm.HalfNormal(name, scale, shape=shape)
+               for name, (scale, shape) in PRIORS[which].items()}
+        dlm.DLM("y", spec(which, sig), observed=y[:, 0] if y.shape[1] == 1 else y,
+                engine=engine)
     return model
 
 
@@ -142,15 +155,8 @@ def statsmodels_loglike(which: str, y: np.ndarray, model):
     from bench_filter import statsmodels_model
 
     outs = model.unobserved_value_vars  # the value variables and their untransformed values
-    sig = dict(zip([v.name for v in outs], model.compile_fn(outs)(model.initial_point()),
-                   strict=True))
-    if which == "nile":
-        num = dlm.LocalLevel(sig["sigma_level"], sig["sigma_obs"])
-    elif which == "seasonal":
-        num = (dlm.LocalLinearTrend(sig["sigma_level"], sig["sigma_slope"], sig["sigma_obs"])
-               + dlm.Seasonal(12, sig["sigma_seasonal"]))
-    else:
-        num = multi_model(np.asarray(sig["sigma_state"]), np.asarray(sig["sigma_obs"]))
+    values = model.compile_fn(outs)(model.initial_point())
+    num = spec(which, {v.name: np.asarray(x) for v, x in zip(outs, values, strict=True)})
     smod = statsmodels_model(num, y)
     ref, ours = smod.ssm.loglike(), dlm.loglike(num, y)
     assert abs(ref - ours) <= 1e-8 * abs(ref), (which, ref, ours)
