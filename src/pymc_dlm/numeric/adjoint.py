@@ -48,6 +48,7 @@ from .kernels import (
     forecast_moments,
     observed_rows,
     predict,
+    predict_downdate,
     predict_mean,
     rqr,
     update_cholesky,
@@ -124,13 +125,14 @@ def loglike_forward(y, Z, d, H, T, c, R, Q, a1, P1, tol, steady_tol, a_pred, P_p
         steady_tol, a_pred, P_pred, llf_t, np.empty(m), np.empty((m, m)), np.empty((m, m)),
         np.empty((m, m)), np.empty((m, r)), np.empty((m, p)), np.empty((p, p)),
         np.empty((p, m)), np.empty(p), np.empty(p), np.empty((p, p)),
-        np.empty(p, dtype=np.int64), np.empty((0, 0)), np.empty((m, m)),
+        np.empty(p, dtype=np.int64), np.empty((0, 0)), np.empty((m, m)), np.empty(m),
     )
 
 
 @njit(cache=True, _nrt=False)
 def _forward_loop(y, Z, d, Hs, T, c, R, Qs, a, P, tol, steady_tol, a_pred, P_pred, llf_t,
-                  af, Pf, work, RQR, wr, M, L, W, u, v, F, idx, nofinv, Pold):  # pragma: no cover
+                  af, Pf, work, RQR, wr, M, L, W, u, v, F, idx, nofinv, Pold,
+                  K):  # pragma: no cover
     """The time loop of :func:`loglike_forward` on caller-owned arrays.
 
     Steady state: when Z, H, T, R, Q are constant and every row of y_t is observed, the
@@ -182,8 +184,9 @@ def _forward_loop(y, Z, d, Hs, T, c, R, Qs, a, P, tol, steady_tol, a_pred, P_pre
                 for j in range(m):
                     Pf[i, j] = P[i, j]
             llf_t[t] = 0.0
-        else:
-            ok, logdet, ss = update_cholesky(a, P, v, F, M, idx, k, tol, af, Pf, nofinv, L, W, u)
+        else:  # one observed row: P_{t|t} is not formed (predict_downdate)
+            ok, logdet, ss = update_cholesky(a, P, v, F, M, idx, k, tol, af,
+                                             nofinv if k == 1 else Pf, nofinv, L, W, u)
             if not ok:
                 for t2 in range(t, n):
                     llf_t[t2] = np.nan
@@ -192,7 +195,11 @@ def _forward_loop(y, Z, d, Hs, T, c, R, Qs, a, P, tol, steady_tol, a_pred, P_pre
         if not const_rqr:
             rqr(R[t if R.shape[0] > 1 else 0], Qs[t if Qs.shape[0] > 1 else 0], RQR, wr)
         P, Pold = Pold, P  # the new P into the other buffer: P_t stays, for the rule below
-        predict(af, Pf, Tt, ct, RQR, a, P, work)
+        if k == 1:
+            predict_mean(af, Tt, ct, a)
+            predict_downdate(Pold, Tt, RQR, Zt[idx[0]], F[idx[0], idx[0]], P, work, K)
+        else:
+            predict(af, Pf, Tt, ct, RQR, a, P, work)
         steady = False
         if can_steady and k == p and steady_tol >= 0.0:
             steady = settled(P, Pold, steady_tol)
@@ -435,7 +442,7 @@ def loglike_backward(y, Z, d, H, T, c, R, Q, a_pred, P_pred, tol, llbar,
         np.empty((p, p)), np.empty((m, p)), np.empty(p), np.empty(p), np.empty(p),
         np.empty(p), np.empty(p), np.empty((p, p)), np.empty(p, dtype=np.int64), np.empty((0, 0)),
         np.empty((m, m)), steady_sources(y, Z, H, T, R, Q, P_pred, steady_tol),
-        np.empty((p, p)), np.empty((m, p)),
+        np.empty((p, p)), np.empty((m, p)), np.empty(m),
     )
     return abar, Pbar
 
@@ -560,7 +567,8 @@ def steady_sources(y, Z, H, T, R, Q, P_pred, steady_tol):  # pragma: no cover - 
 def _backward_loop(y, Z, d, Hs, T, c, R, Qs, a_pred, P_pred, tol, llbar,
                    gy, gZ, gd, gH, gT, gc, gR, gQ, abar, Pbar, grad_T, grad_Z,
                    af, Pf, afbar, Pfbar, work, work2, M, L, W, N, Linv, G, Fbar, Mbar,
-                   u, x, g, vbar, v, F, idx, nofinv, Psum, src, Facc, Macc):  # pragma: no cover
+                   u, x, g, vbar, v, F, idx, nofinv, Psum, src, Facc, Macc,
+                   uq):  # pragma: no cover
     r"""The time loop of :func:`loglike_backward` (NRT-free, as :func:`_forward_loop`).
 
     Steady-state steps (``src[t] = s >= 0``: the forward pass reused step s's
@@ -583,6 +591,7 @@ def _backward_loop(y, Z, d, Hs, T, c, R, Qs, a_pred, P_pred, tol, llbar,
         for j in range(m):
             Psum[i, j] = 0.0
     acc_for = -1  # the step whose F, M the sums Facc, Macc belong to
+    flipped = False  # Pbar and Pfbar swap buffers at each step (no copy)
     for t in range(n - 1, -1, -1):
         iZ = t if Z.shape[0] > 1 else 0
         iT = t if T.shape[0] > 1 else 0
@@ -688,8 +697,8 @@ def _backward_loop(y, Z, d, Hs, T, c, R, Qs, a_pred, P_pred, tol, llbar,
         if k == 0:
             for i in range(m):
                 abar[i] = afbar[i]
-                for j in range(m):
-                    Pbar[i, j] = Pfbar[i, j]
+            Pbar, Pfbar = Pfbar, Pbar
+            flipped = not flipped
             continue
         lb = llbar[t]
         _v_adjoint(k, N, afbar, lb, x, g, vbar)
@@ -746,20 +755,26 @@ def _backward_loop(y, Z, d, Hs, T, c, R, Qs, a_pred, P_pred, tol, llbar,
                     s += (Mbar[i, q] + 2.0 * N[q, i]) * P[i, j]
                 gz[i1, j] += s
         _a_adjoint(k, idx, Zt, afbar, vbar, abar)
-        for i in range(m):  # work = Mbar Z_o + Z_o' (Fbar Z_o) (zeros of Z skipped)
-            for j in range(m):
-                work[i, j] = 0.0
+        # Pbar_t = Pfbar + sym(Mbar Z_o + Z_o' (Fbar Z_o)) = Pfbar + sum_q (u_q z_q' + z_q u_q')
+        # with u_q = (Mbar[:, q] + (Fbar Z_o)[q, :]')/2: a rank-2k update of Pfbar in place at
+        # the rows and columns where Z_o is nonzero; then Pfbar's buffer becomes Pbar's
         for q in range(k):
             zrow = Zt[idx[q]]
+            for i in range(m):
+                uq[i] = 0.5 * (Mbar[i, q] + N[q, i])
             for j in range(m):
                 z = zrow[j]
                 if z != 0.0:
                     for i in range(m):
-                        work[i, j] += Mbar[i, q] * z
-                        work[j, i] += z * N[q, i]
+                        Pfbar[i, j] += uq[i] * z
+                    for i in range(m):
+                        Pfbar[j, i] += z * uq[i]
+        Pbar, Pfbar = Pfbar, Pbar
+        flipped = not flipped
+    if flipped:  # the caller's Pbar array holds the result
         for i in range(m):
             for j in range(m):
-                Pbar[i, j] = Pfbar[i, j] + 0.5 * (work[i, j] + work[j, i])
+                Pfbar[i, j] = Pbar[i, j]
     if const_rq:
         _rq_grads(Psum, R[0], Qs[0], gR[0], gQ[0], work2)
 

@@ -34,7 +34,7 @@ import math
 import numpy as np
 from numba import njit
 
-from .kernels import LOG2PI
+from .kernels import LOG2PI, predict, predict_cov, rqr
 
 __all__ = ["diffuse_backward", "diffuse_forward", "scalar_backward", "scalar_forward"]
 
@@ -114,33 +114,63 @@ def _sandwich(A, P):  # pragma: no cover - compiled
 
 
 @njit(cache=True)
-def _row_forward(z, v, h, diffuse, tol, a, Ps, Pi):  # pragma: no cover - compiled
-    """One planned row: the updated (a, Ps, Pi) and the row's log-likelihood."""
-    Ms = _mv(Ps, z)
+def _row_forward(z, v, h, diffuse, tol, a, Ps, Pi, Ms, Mi):  # pragma: no cover - compiled
+    """One planned row: (a, Ps, Pi) updated in place; returns the row's log-likelihood.
+    Ms, Mi: (m,) scratch."""
+    m = z.shape[0]
+    for i in range(m):
+        s = 0.0
+        for j in range(m):
+            s += Ps[i, j] * z[j]
+        Ms[i] = s
     fs = _dot(z, Ms) + h
     if diffuse:
-        Mi = _mv(Pi, z)
+        for i in range(m):
+            s = 0.0
+            for j in range(m):
+                s += Pi[i, j] * z[j]
+            Mi[i] = s
         fi = _dot(z, Mi)
-        a = a + Mi * (v / fi)
-        Ps = Ps - (_outer(Ms, Mi) + _outer(Mi, Ms)) / fi + _outer(Mi, Mi) * (fs / fi**2)
-        Pi = Pi - _outer(Mi, Mi) / fi
-        return a, Ps, Pi, -0.5 * (LOG2PI + np.log(fi))
+        g = v / fi
+        for i in range(m):  # Mi <- K_inf = M_inf / F_inf
+            a[i] += Mi[i] * g
+            Mi[i] = Mi[i] / fi
+        for i in range(m):  # P_* - (M_* K' + K M_*') + KK' F_*, P_inf - KK' F_inf: symmetric
+            ki = Mi[i]
+            mi = Ms[i]
+            for j in range(m):
+                kk = ki * Mi[j]
+                Ps[i, j] = Ps[i, j] - (mi * Mi[j] + ki * Ms[j]) + kk * fs
+                Pi[i, j] = Pi[i, j] - kk * fi
+        return -0.5 * (LOG2PI + np.log(fi))
     if fs > tol:
-        a = a + Ms * (v / fs)
-        Ps = Ps - _outer(Ms, Ms) / fs
-        return a, Ps, Pi, -0.5 * (LOG2PI + np.log(fs) + v * v / fs)
-    return a, Ps, Pi, 0.0
+        g = v / fs
+        for i in range(m):  # Ms <- K = M_* / F_*, then P_* - KK' F_*
+            a[i] += Ms[i] * g
+            Ms[i] = Ms[i] / fs
+        for i in range(m):
+            ki = Ms[i]
+            for j in range(m):
+                Ps[i, j] = Ps[i, j] - (ki * Ms[j]) * fs
+        return -0.5 * (LOG2PI + np.log(fs) + v * v / fs)
+    return 0.0
 
 
 @njit(cache=True)
 def _run(y, Z, d, H, T, c, R, Q, a1, P1, P1inf, rows, flags, tol, tape_a, tape_Ps, tape_Pi,
          tape_v, store):  # pragma: no cover - compiled
-    """The forward pass; with ``store`` the states before each row and before each prediction
-    go to the tapes (slot ``rows.shape[1]`` of step t holds the state before its prediction)."""
+    r"""The forward pass; with ``store`` the states before each row and before each prediction
+    go to the tapes (slot ``rows.shape[1]`` of step t holds the state before its prediction).
+    The prediction is :func:`~pymc_dlm.numeric.kernels.predict` (and ``predict_cov`` for
+    :math:`P_\infty`) into a second set of buffers, then the two sets swap."""
     nd, np_ = rows.shape
+    m, r = a1.shape[0], R.shape[2]
     a = a1.copy()
     Ps = 0.5 * (P1 + _tr(P1))
     Pi = P1inf.copy()
+    a2, Ps2, Pi2 = np.empty(m), np.empty((m, m)), np.empty((m, m))
+    work, RQR, wr, Qs = np.empty((m, m)), np.empty((m, m)), np.empty((m, r)), np.empty((r, r))
+    Ms, Mi = np.empty(m), np.empty(m)
     ll = np.zeros(nd)
     for t in range(nd):
         Zt, dt, Ht = _at(Z, t), _at(d, t), _at(H, t)
@@ -148,23 +178,28 @@ def _run(y, Z, d, H, T, c, R, Q, a1, P1, P1inf, rows, flags, tol, tape_a, tape_P
             i = rows[t, q]
             if i < 0:
                 break
-            z = Zt[i].copy()
+            z = Zt[i]
             v = y[t, i] - dt[i] - _dot(z, a)
             if store:
                 tape_a[t, q] = a
                 tape_Ps[t, q] = Ps
                 tape_Pi[t, q] = Pi
                 tape_v[t, q] = v
-            a, Ps, Pi, lq = _row_forward(z, v, Ht[i, i], flags[t, q] != 0, tol, a, Ps, Pi)
-            ll[t] += lq
+            ll[t] += _row_forward(z, v, Ht[i, i], flags[t, q] != 0, tol, a, Ps, Pi, Ms, Mi)
         if store:
             tape_a[t, np_] = a
             tape_Ps[t, np_] = Ps
             tape_Pi[t, np_] = Pi
-        Tt, Rt, Qt = _at(T, t).copy(), _at(R, t).copy(), _at(Q, t)
-        a = _mv(Tt, a) + _at(c, t)
-        Ps = _sandwich(Tt, Ps) + _sandwich(Rt, 0.5 * (Qt + _tr(Qt)))
-        Pi = _sandwich(Tt, Pi)
+        Tt, Qt = _at(T, t), _at(Q, t)
+        for i in range(r):
+            for j in range(r):
+                Qs[i, j] = 0.5 * (Qt[i, j] + Qt[j, i])
+        rqr(_at(R, t), Qs, RQR, wr)
+        predict(a, Ps, Tt, _at(c, t), RQR, a2, Ps2, work)
+        predict_cov(Pi, Tt, Pi2, work)
+        a, a2 = a2, a
+        Ps, Ps2 = Ps2, Ps
+        Pi, Pi2 = Pi2, Pi
     return ll, a, Ps
 
 
@@ -301,10 +336,14 @@ def diffuse_forward(y, Z, d, H, T, c, R, Q, a1, P1, P1inf, rows, flags, tol):  #
 
 
 @njit(cache=True)
-def _row_backward(z, v, a, Ps, Pi, h, diffuse, abar, Gs, Gi, lbar):  # pragma: no cover
-    r"""Adjoint of one row update.  Inputs: the row's data and the state *before* it; the
-    adjoints (abar, Gs, Gi) of the state after it and the weight lbar of its log-likelihood.
-    Returns the adjoints of the state before it and of z, h and v (whence y, d).
+def _row_backward(z, v, a, Ps, Pi, h, diffuse, tol, lbar, abar, Gs, Gi, Ms, Mi, SMi, SMs, SiMi,
+                  Msbar, Mibar, zbar):  # pragma: no cover - compiled
+    r"""Adjoint of one row update, in place.  Inputs: the row's data and the state *before*
+    it; the adjoints (abar, Gs, Gi) of the state after it, which become those of the state
+    before it, and the weight lbar of its log-likelihood.  ``zbar`` receives the adjoint of z;
+    returns ``(done, hbar, vbar)`` (``done`` False, nothing touched, for an ordinary row with
+    :math:`F_* \le tol`, which the forward pass skipped).  Ms, Mi, SMi, SMs, SiMi, Msbar,
+    Mibar: (m,) scratch.
 
     Diffuse row, with :math:`S = G_* + G_*'`, :math:`S_\infty = G_\infty + G_\infty'`:
     :math:`\bar M_* = -SM_\infty/F_\infty + z\bar F_*`,
@@ -317,36 +356,153 @@ def _row_backward(z, v, a, Ps, Pi, h, diffuse, abar, Gs, Gi, lbar):  # pragma: n
     :math:`v = y - d - z'a`.  Ordinary row: the same with :math:`M_*, F_*` only and
     :math:`\ell = -\tfrac12(\log F_* + v^2/F_*)`.
     """
-    Ms = _mv(Ps, z)
-    fs = _dot(z, Ms) + h
-    S = Gs + _tr(Gs)
-    zbar = np.zeros(z.shape[0])
+    m = z.shape[0]
+    for i in range(m):  # M_* = P_* z (zeros of z skipped)
+        s = 0.0
+        for j in range(m):
+            if z[j] != 0.0:
+                s += Ps[i, j] * z[j]
+        Ms[i] = s
+    fs = 0.0
+    for i in range(m):
+        fs += z[i] * Ms[i]
+    fs += h
+    if not diffuse and not fs > tol:
+        return False, 0.0, 0.0
+    MsGMs = 0.0
+    for i in range(m):  # S M_* and M_*'G_*M_*
+        s1 = 0.0
+        s2 = 0.0
+        for j in range(m):
+            s1 += (Gs[i, j] + Gs[j, i]) * Ms[j]
+            s2 += Gs[i, j] * Ms[j]
+        SMs[i] = s1
+        MsGMs += Ms[i] * s2
     if diffuse:
-        Mi = _mv(Pi, z)
-        fi = _dot(z, Mi)
-        Si = Gi + _tr(Gi)
-        aM = _dot(abar, Mi)
+        for i in range(m):  # M_inf = P_inf z
+            s = 0.0
+            for j in range(m):
+                if z[j] != 0.0:
+                    s += Pi[i, j] * z[j]
+            Mi[i] = s
+        fi = 0.0
+        aM = 0.0
+        for i in range(m):
+            fi += z[i] * Mi[i]
+            aM += abar[i] * Mi[i]
         vbar = aM / fi
-        SMi = _mv(S, Mi)
-        MiGMi = _dot(Mi, _mv(Gs, Mi))
+        MiGMi = 0.0
+        MiGiMi = 0.0
+        MsSMi = 0.0
+        for i in range(m):  # S M_inf, S_inf M_inf, M_inf'G_*M_inf, M_inf'G_inf M_inf
+            s1 = 0.0
+            s2 = 0.0
+            s3 = 0.0
+            s4 = 0.0
+            for j in range(m):
+                s1 += (Gs[i, j] + Gs[j, i]) * Mi[j]
+                s2 += Gs[i, j] * Mi[j]
+                s3 += (Gi[i, j] + Gi[j, i]) * Mi[j]
+                s4 += Gi[i, j] * Mi[j]
+            SMi[i] = s1
+            SiMi[i] = s3
+            MiGMi += Mi[i] * s2
+            MiGiMi += Mi[i] * s4
+            MsSMi += Ms[i] * s1
         fsbar = MiGMi / fi**2
-        fibar = _dot(Ms, SMi) / fi**2 - 2.0 * MiGMi * fs / fi**3 \
-            + _dot(Mi, _mv(Gi, Mi)) / fi**2 - aM * v / fi**2 - 0.5 * lbar / fi
-        Msbar = -SMi / fi + z * fsbar
-        Mibar = abar * (v / fi) - _mv(S, Ms) / fi + SMi * (fs / fi**2) - _mv(Si, Mi) / fi \
-            + z * fibar
-        Pibar = Gi + _outer(Mibar, z)
-        zbar += Mi * fibar + _tmv(Pi, Mibar)
+        fibar = MsSMi / fi**2 - 2.0 * MiGMi * fs / fi**3 + MiGiMi / fi**2 - aM * v / fi**2 \
+            - 0.5 * lbar / fi
+        for i in range(m):
+            Msbar[i] = -SMi[i] / fi + z[i] * fsbar
+            Mibar[i] = abar[i] * (v / fi) - SMs[i] / fi + SMi[i] * (fs / fi**2) - SiMi[i] / fi \
+                + z[i] * fibar
+        for j in range(m):  # zbar = M_inf fibar + P_inf' Mibar
+            s = 0.0
+            for i in range(m):
+                s += Pi[i, j] * Mibar[i]
+            zbar[j] = Mi[j] * fibar + s
+        for j in range(m):  # G_inf += Mibar z'
+            if z[j] != 0.0:
+                for i in range(m):
+                    Gi[i, j] += Mibar[i] * z[j]
     else:
-        aM = _dot(abar, Ms)
+        aM = 0.0
+        for i in range(m):
+            aM += abar[i] * Ms[i]
         vbar = aM / fs - lbar * v / fs
-        fsbar = -aM * v / fs**2 + _dot(Ms, _mv(Gs, Ms)) / fs**2 \
-            - 0.5 * lbar * (1.0 / fs - v * v / fs**2)
-        Msbar = abar * (v / fs) - _mv(S, Ms) / fs + z * fsbar
-        Pibar = Gi.copy()
-    Psbar = Gs + _outer(Msbar, z)
-    zbar += Ms * fsbar + _tmv(Ps, Msbar) - a * vbar
-    return abar - z * vbar, Psbar, Pibar, zbar, fsbar, vbar
+        fsbar = -aM * v / fs**2 + MsGMs / fs**2 - 0.5 * lbar * (1.0 / fs - v * v / fs**2)
+        for i in range(m):
+            Msbar[i] = abar[i] * (v / fs) - SMs[i] / fs + z[i] * fsbar
+            zbar[i] = 0.0
+    for j in range(m):  # zbar += M_* fsbar + P_*' Msbar - a vbar
+        s = 0.0
+        for i in range(m):
+            s += Ps[i, j] * Msbar[i]
+        zbar[j] += Ms[j] * fsbar + s - a[j] * vbar
+    for j in range(m):  # G_* += Msbar z'
+        if z[j] != 0.0:
+            for i in range(m):
+                Gs[i, j] += Msbar[i] * z[j]
+    for i in range(m):
+        abar[i] -= z[i] * vbar
+    return True, fsbar, vbar
+
+
+@njit(cache=True)
+def _rq_adjoint(G, R, Q, gR, gQ, SR, GR):  # pragma: no cover - compiled
+    r"""The adjoints of R and Q from G, the adjoint of :math:`P = \dots + RQR'` (G need not
+    be symmetric): gR += (G + G') R sym(Q), gQ += R' G R; SR, GR (m, r) scratch."""
+    m, r = R.shape
+    for i in range(m):  # SR = (G + G') R, GR = G R
+        for j in range(r):
+            s1 = 0.0
+            s2 = 0.0
+            for k in range(m):
+                s1 += (G[i, k] + G[k, i]) * R[k, j]
+                s2 += G[i, k] * R[k, j]
+            SR[i, j] = s1
+            GR[i, j] = s2
+    for i in range(m):
+        for j in range(r):
+            s = 0.0
+            for k in range(r):
+                s += SR[i, k] * (0.5 * (Q[k, j] + Q[j, k]))
+            gR[i, j] += s
+    for i in range(r):
+        for j in range(r):
+            s = 0.0
+            for k in range(m):
+                s += R[k, i] * GR[k, j]
+            gQ[i, j] += s
+
+
+@njit(cache=True)
+def _times_T(G, T, out):  # pragma: no cover - compiled
+    """out = G T (zeros of T skipped; terms in k order)."""
+    m = G.shape[0]
+    for i in range(m):
+        for j in range(m):
+            out[i, j] = 0.0
+    for k in range(m):
+        for j in range(m):
+            t = T[k, j]
+            if t != 0.0:
+                for i in range(m):
+                    out[i, j] += G[i, k] * t
+
+
+@njit(cache=True)
+def _T_times(T, G, out):  # pragma: no cover - compiled
+    """out = T' G (zeros of T skipped; terms in k order)."""
+    m = G.shape[0]
+    for i in range(m):
+        for j in range(m):
+            out[i, j] = 0.0
+        for k in range(m):
+            t = T[k, i]
+            if t != 0.0:
+                for j in range(m):
+                    out[i, j] += t * G[k, j]
 
 
 @njit(cache=True)
@@ -374,29 +530,46 @@ def diffuse_backward(y, Z, d, H, T, c, R, Q, a1, P1, P1inf, rows, flags, tol,
          tape_v, True)
     gZ, gd, gH = np.zeros_like(Z), np.zeros_like(d), np.zeros_like(H)
     gT, gc, gR, gQ = np.zeros_like(T), np.zeros_like(c), np.zeros_like(R), np.zeros_like(Q)
+    r = R.shape[2]
     abar = abar_end.copy()
     Gs = Pbar_end.copy()
     Gi = np.zeros((m, m))
+    GT, GiT = np.empty((m, m)), np.empty((m, m))
+    vecs = np.empty((8, m))
+    Ms, Mi, SMi, SMs, SiMi, Msbar, Mibar, zbar = vecs
+    SR, GR = np.empty((m, r)), np.empty((m, r))
+    const_rq = R.shape[0] == 1 and Q.shape[0] == 1  # then R, Q's adjoints are linear in
+    Gsum = np.zeros((m, m))  # sum_t G_{*,t+1}: one product at the end
     for t in range(nd - 1, -1, -1):
         tt = t if T.shape[0] > 1 else 0
         tr = t if R.shape[0] > 1 else 0
         tq = t if Q.shape[0] > 1 else 0
         tc = t if c.shape[0] > 1 else 0
-        Tt, Rt = T[tt].copy(), R[tr].copy()
-        Qs = 0.5 * (Q[tq] + _tr(Q[tq]))
-        af, Psf, Pif = tape_a[t, np_].copy(), tape_Ps[t, np_].copy(), tape_Pi[t, np_].copy()
-        Tr = _tr(Tt)
-        GT = _tr(_mm(Tr, _tr(Gs)))  # Gs T
-        GiT = _tr(_mm(Tr, _tr(Gi)))
+        Tt, Rt, Qt = T[tt], R[tr], Q[tq]
+        _times_T(Gs, Tt, GT)
+        _times_T(Gi, Tt, GiT)
         if grad_T:
-            gT[tt] += _outer(abar, af) + _mm(GT, _tr(Psf)) + _mm(_tr(Gs), _mm(Tt, Psf)) \
-                + _mm(GiT, _tr(Pif)) + _mm(_tr(Gi), _mm(Tt, Pif))
-        gc[tc] += abar
-        gR[tr] += _mm(_mm(Gs + _tr(Gs), Rt), Qs)
-        gQ[tq] += _mm(_tr(Rt), _mm(Gs, Rt))
-        abar = _tmv(Tt, abar)
-        Gs = _mm(Tr, GT)
-        Gi = _mm(Tr, GiT)
+            af, Psf, Pif = tape_a[t, np_].copy(), tape_Ps[t, np_].copy(), tape_Pi[t, np_].copy()
+            Tc = Tt.copy()
+            gT[tt] += _outer(abar, af) + _mm(GT, _tr(Psf)) + _mm(_tr(Gs), _mm(Tc, Psf)) \
+                + _mm(GiT, _tr(Pif)) + _mm(_tr(Gi), _mm(Tc, Pif))
+        for i in range(m):
+            gc[tc, i] += abar[i]
+        if const_rq:
+            for i in range(m):
+                for j in range(m):
+                    Gsum[i, j] += Gs[i, j]
+        else:
+            _rq_adjoint(Gs, Rt, Qt, gR[tr], gQ[tq], SR, GR)
+        for i in range(m):  # abar = T' abar
+            s = 0.0
+            for k in range(m):
+                if Tt[k, i] != 0.0:
+                    s += Tt[k, i] * abar[k]
+            Ms[i] = s
+        abar[:] = Ms
+        _T_times(Tt, GT, Gs)
+        _T_times(Tt, GiT, Gi)
         tz = t if Z.shape[0] > 1 else 0
         td = t if d.shape[0] > 1 else 0
         th = t if H.shape[0] > 1 else 0
@@ -405,17 +578,17 @@ def diffuse_backward(y, Z, d, H, T, c, R, Q, a1, P1, P1inf, rows, flags, tol,
             nq += 1
         for q in range(nq - 1, -1, -1):
             i = rows[t, q]
-            a_b, Ps_b, Pi_b = tape_a[t, q].copy(), tape_Ps[t, q].copy(), tape_Pi[t, q].copy()
-            z = Z[tz, i].copy()
-            h = H[th, i, i]
-            diffuse = flags[t, q] != 0
-            if not diffuse and not _dot(z, _mv(Ps_b, z)) + h > tol:
-                continue  # skipped in the forward pass
-            abar, Gs, Gi, zbar, hbar, vbar = _row_backward(
-                z, tape_v[t, q], a_b, Ps_b, Pi_b, h, diffuse, abar, Gs, Gi, llbar[t])
-            gZ[tz, i] += zbar
-            gH[th, i, i] += hbar
-            gd[td, i] -= vbar
+            done, hbar, vbar = _row_backward(
+                Z[tz, i], tape_v[t, q], tape_a[t, q], tape_Ps[t, q], tape_Pi[t, q], H[th, i, i],
+                flags[t, q] != 0, tol, llbar[t], abar, Gs, Gi, Ms, Mi, SMi, SMs, SiMi, Msbar,
+                Mibar, zbar)
+            if done:
+                for j in range(m):
+                    gZ[tz, i, j] += zbar[j]
+                gH[th, i, i] += hbar
+                gd[td, i] -= vbar
+    if const_rq:
+        _rq_adjoint(Gsum, R[0], Q[0], gR[0], gQ[0], SR, GR)
     for k in range(gQ.shape[0]):
         gQ[k] = 0.5 * (gQ[k] + _tr(gQ[k]))
     return gZ, gd, gH, gT, gc, gR, gQ, abar, 0.5 * (Gs + _tr(Gs))

@@ -104,6 +104,44 @@ def sandwich(P, T, base, P_out, work):  # pragma: no cover - compiled
 
 
 @njit(cache=True, inline="always")
+def predict_downdate(P, T, base, z, f, P_out, work, K):  # pragma: no cover - compiled
+    r"""The covariance prediction when one row (z, f) was observed, without :math:`P_{t|t}`:
+
+    .. math:: P_{t+1} = T(P - Pzz'P/f)T' + \text{base} = TPT' - KK'/f + \text{base},
+              \quad K = TPz
+
+    (D&K eqs. 4.21 and 4.24 with :math:`M = Pz`, :math:`K = TM`).  As :func:`sandwich`, the
+    zeros of T and of z skipped, symmetric by construction; ``work`` (m, m), ``K`` (m,).
+    """
+    m = P.shape[0]
+    for i in range(m):
+        for j in range(m):
+            work[i, j] = 0.0
+        for k in range(m):
+            t = T[i, k]
+            if t != 0.0:
+                for j in range(m):
+                    work[i, j] += t * P[k, j]
+    for i in range(m):  # K = (TP) z
+        s = 0.0
+        for k in range(m):
+            if z[k] != 0.0:
+                s += work[i, k] * z[k]
+        K[i] = s
+    for j in range(m):
+        kj = K[j] / f
+        for i in range(j + 1):
+            P_out[i, j] = base[i, j] - K[i] * kj
+        for k in range(m):
+            t = T[j, k]
+            if t != 0.0:
+                for i in range(j + 1):
+                    P_out[i, j] += work[i, k] * t
+        for i in range(j):
+            P_out[j, i] = P_out[i, j]
+
+
+@njit(cache=True, inline="always")
 def observed_rows(y, idx):  # pragma: no cover - compiled
     """Write the indices of the non-NaN entries of y into idx; return how many."""
     k = 0
