@@ -37,6 +37,26 @@ def median_time(fn, repeats: int, min_time: float = 0.2) -> tuple[float, int]:
     return float(np.median(times)), repeats * inner
 
 
+def paired_median_times(fns, repeats: int, min_time: float = 0.2) -> list[float]:
+    """Median time per call of each of ``fns``, timed in alternation: each of ``repeats``
+    rounds times every function in turn, so that a machine whose speed drifts (a shared
+    virtual machine's does, by up to 2x for seconds at a time) slows all of them alike."""
+    inner = []
+    for fn in fns:
+        fn()
+        t0 = time.perf_counter()
+        fn()
+        inner.append(max(1, int(min_time / max(time.perf_counter() - t0, 1e-9) / repeats)))
+    times = [[] for _ in fns]
+    for _ in range(repeats):
+        for fn, k, out in zip(fns, inner, times):
+            t0 = time.perf_counter()
+            for _ in range(k):
+                fn()
+            out.append((time.perf_counter() - t0) / k)
+    return [float(np.median(t)) for t in times]
+
+
 def statsmodels_model(model, y):
     from statsmodels.tsa.statespace.mlemodel import MLEModel
 

@@ -196,8 +196,7 @@ def _forward_loop(y, Z, d, Hs, T, c, R, Qs, a, P, tol, steady_tol, a_pred, P_pre
             rqr(R[t if R.shape[0] > 1 else 0], Qs[t if Qs.shape[0] > 1 else 0], RQR, wr)
         P, Pold = Pold, P  # the new P into the other buffer: P_t stays, for the rule below
         if k == 1:
-            predict_mean(af, Tt, ct, a)
-            predict_downdate(Pold, Tt, RQR, Zt[idx[0]], F[idx[0], idx[0]], P, work, K)
+            predict_downdate(af, Pold, Tt, ct, RQR, Zt[idx[0]], F[idx[0], idx[0]], a, P, work, K)
         else:
             predict(af, Pf, Tt, ct, RQR, a, P, work)
         steady = False

@@ -104,24 +104,30 @@ def sandwich(P, T, base, P_out, work):  # pragma: no cover - compiled
 
 
 @njit(cache=True, inline="always")
-def predict_downdate(P, T, base, z, f, P_out, work, K):  # pragma: no cover - compiled
-    r"""The covariance prediction when one row (z, f) was observed, without :math:`P_{t|t}`:
+def predict_downdate(a, P, T, c, base, z, f, a_out, P_out, work, K):  # pragma: no cover
+    r"""The prediction when one row (z, f) was observed, without :math:`P_{t|t}`:
 
-    .. math:: P_{t+1} = T(P - Pzz'P/f)T' + \text{base} = TPT' - KK'/f + \text{base},
+    .. math:: a_{t+1} = Ta_{t|t} + c,\quad
+              P_{t+1} = T(P - Pzz'P/f)T' + \text{base} = TPT' - KK'/f + \text{base},
               \quad K = TPz
 
-    (D&K eqs. 4.21 and 4.24 with :math:`M = Pz`, :math:`K = TM`).  As :func:`sandwich`, the
-    zeros of T and of z skipped, symmetric by construction; ``work`` (m, m), ``K`` (m,).
+    (D&K eqs. 4.21 and 4.24 with :math:`M = Pz`, :math:`K = TM`; ``a`` is
+    :math:`a_{t|t}`, ``P`` is :math:`P_t`).  As :func:`predict`, the zeros of T and of z
+    skipped (one pass over T for both products), symmetric by construction; ``work`` (m, m),
+    ``K`` (m,).  ``a``/``a_out`` and ``P``/``P_out`` must not alias.
     """
     m = P.shape[0]
     for i in range(m):
+        s = c[i]
         for j in range(m):
             work[i, j] = 0.0
         for k in range(m):
             t = T[i, k]
             if t != 0.0:
+                s += t * a[k]
                 for j in range(m):
                     work[i, j] += t * P[k, j]
+        a_out[i] = s
     for i in range(m):  # K = (TP) z
         s = 0.0
         for k in range(m):
