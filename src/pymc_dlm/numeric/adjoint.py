@@ -656,15 +656,21 @@ def _backward_loop(y, Z, d, Hs, T, c, R, Qs, a_pred, P_pred, tol, llbar,
                             L, W, u)
         _inverse_terms(k, idx, v, F, M, L, W, u, x, N, G, Linv)
         # --- prediction adjoint (Pbar holds P_{t+1}bar, abar a_{t+1}bar)
-        for i in range(m):  # work = Pbar T (zeros of T skipped, as in the forward pass)
-            for j in range(m):
-                work[i, j] = 0.0
-        for q in range(m):
-            for j in range(m):
+        for j in range(m):  # work = Pbar T (zeros of T skipped, as in the forward pass)
+            first = True
+            for q in range(m):
                 tqj = Tt[q, j]
                 if tqj != 0.0:
-                    for i in range(m):
-                        work[i, j] += Pbar[i, q] * tqj
+                    if first:
+                        for i in range(m):
+                            work[i, j] = Pbar[i, q] * tqj
+                        first = False
+                    else:
+                        for i in range(m):
+                            work[i, j] += Pbar[i, q] * tqj
+            if first:
+                for i in range(m):
+                    work[i, j] = 0.0
         if grad_T:
             gt = gT[iT]
             for i in range(m):
@@ -683,15 +689,28 @@ def _backward_loop(y, Z, d, Hs, T, c, R, Qs, a_pred, P_pred, tol, llbar,
         else:
             _rq_grads(Pbar, Rt, Qt, gR[iR], gQ[iQ], work2)
         for i in range(m):  # afbar = T' abar, Pfbar = T' (Pbar T) = T' work (zeros of T skipped)
-            afbar[i] = 0.0
-            for j in range(m):
-                Pfbar[i, j] = 0.0
+            sa = 0.0
+            first = True
             for q in range(m):
                 tqi = Tt[q, i]
                 if tqi != 0.0:
-                    afbar[i] += tqi * abar[q]
-                    for j in range(m):
-                        Pfbar[i, j] += tqi * work[q, j]
+                    sa += tqi * abar[q]
+                    if first:
+                        for j in range(m):
+                            Pfbar[i, j] = tqi * work[q, j]
+                        first = False
+                    else:
+                        for j in range(m):
+                            Pfbar[i, j] += tqi * work[q, j]
+            afbar[i] = sa
+            if first:
+                for j in range(m):
+                    Pfbar[i, j] = 0.0
+            for q in range(k):  # work2[:, :k] = Pfbar N', row i while it is at hand
+                s = 0.0
+                for j in range(m):
+                    s += Pfbar[i, j] * N[q, j]
+                work2[i, q] = s
         # --- update adjoint
         if k == 0:
             for i in range(m):
@@ -701,12 +720,6 @@ def _backward_loop(y, Z, d, Hs, T, c, R, Qs, a_pred, P_pred, tol, llbar,
             continue
         lb = llbar[t]
         _v_adjoint(k, N, afbar, lb, x, g, vbar)
-        for i in range(m):  # work2[:, :k] = Pfbar N'
-            for q in range(k):
-                s = 0.0
-                for j in range(m):
-                    s += Pfbar[i, j] * N[q, j]
-                work2[i, q] = s
         for q1 in range(k):
             for q2 in range(k):
                 s = -0.5 * lb * (G[q1, q2] - x[q1] * x[q2]) - 0.5 * (g[q1] * x[q2] + g[q2] * x[q1])

@@ -119,15 +119,22 @@ def predict_downdate(a, P, T, c, base, z, f, a_out, P_out, work, K):  # pragma: 
     m = P.shape[0]
     for i in range(m):
         s = c[i]
-        for j in range(m):
-            work[i, j] = 0.0
+        first = True
         for k in range(m):
             t = T[i, k]
             if t != 0.0:
                 s += t * a[k]
-                for j in range(m):
-                    work[i, j] += t * P[k, j]
+                if first:
+                    for j in range(m):
+                        work[i, j] = t * P[k, j]
+                    first = False
+                else:
+                    for j in range(m):
+                        work[i, j] += t * P[k, j]
         a_out[i] = s
+        if first:
+            for j in range(m):
+                work[i, j] = 0.0
     for i in range(m):  # K = (TP) z
         s = 0.0
         for k in range(m):
