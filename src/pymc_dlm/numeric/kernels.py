@@ -94,6 +94,16 @@ def sandwich(P, T, base, P_out, work):  # pragma: no cover - compiled
     for j in range(m):
         for i in range(j + 1):
             P_out[i, j] = 0.0 if base is None else base[i, j]
+    times_T_upper(work, T, P_out)
+
+
+@njit(cache=True, inline="always")
+def times_T_upper(work, T, P_out):  # pragma: no cover - compiled
+    """P_out[i, j] += sum_k work[i, k] T[j, k] for i <= j (terms in k order, zeros of T
+    skipped), mirrored below the diagonal: the second product of T P T' (work = T P) onto
+    the upper triangle its caller set (:func:`sandwich`, :func:`predict_downdate`)."""
+    m = T.shape[0]
+    for j in range(m):
         for k in range(m):
             t = T[j, k]
             if t != 0.0:
@@ -145,13 +155,7 @@ def predict_downdate(a, P, T, c, base, z, f, a_out, P_out, work, K):  # pragma: 
         kj = K[j] / f
         for i in range(j + 1):
             P_out[i, j] = base[i, j] - K[i] * kj
-        for k in range(m):
-            t = T[j, k]
-            if t != 0.0:
-                for i in range(j + 1):
-                    P_out[i, j] += work[i, k] * t
-        for i in range(j):
-            P_out[j, i] = P_out[i, j]
+    times_T_upper(work, T, P_out)
 
 
 @njit(cache=True, inline="always")
