@@ -56,23 +56,14 @@ def _dot(x, y):  # pragma: no cover - compiled
 
 
 @njit(cache=True)
-def _mv(A, x):  # pragma: no cover - compiled
-    """A x."""
-    out = np.zeros(A.shape[0])
+def _mv_into(A, x, out):  # pragma: no cover - compiled
+    """out = A x (zeros of x skipped)."""
     for i in range(A.shape[0]):
+        s = 0.0
         for j in range(A.shape[1]):
-            out[i] += A[i, j] * x[j]
-    return out
-
-
-@njit(cache=True)
-def _tmv(A, x):  # pragma: no cover - compiled
-    """A' x."""
-    out = np.zeros(A.shape[1])
-    for i in range(A.shape[0]):
-        for j in range(A.shape[1]):
-            out[j] += A[i, j] * x[i]
-    return out
+            if x[j] != 0.0:
+                s += A[i, j] * x[j]
+        out[i] = s
 
 
 @njit(cache=True)
@@ -108,28 +99,14 @@ def _outer(x, y):  # pragma: no cover - compiled
 
 
 @njit(cache=True)
-def _sandwich(A, P):  # pragma: no cover - compiled
-    """A P A' = A (A P)' for a symmetric P (A on the left both times: its zeros skipped)."""
-    return _mm(A, _tr(_mm(A, P)))
-
-
-@njit(cache=True)
 def _row_forward(z, v, h, diffuse, tol, a, Ps, Pi, Ms, Mi):  # pragma: no cover - compiled
     """One planned row: (a, Ps, Pi) updated in place; returns the row's log-likelihood.
     Ms, Mi: (m,) scratch."""
     m = z.shape[0]
-    for i in range(m):
-        s = 0.0
-        for j in range(m):
-            s += Ps[i, j] * z[j]
-        Ms[i] = s
+    _mv_into(Ps, z, Ms)
     fs = _dot(z, Ms) + h
     if diffuse:
-        for i in range(m):
-            s = 0.0
-            for j in range(m):
-                s += Pi[i, j] * z[j]
-            Mi[i] = s
+        _mv_into(Pi, z, Mi)
         fi = _dot(z, Mi)
         g = v / fi
         for i in range(m):  # Mi <- K_inf = M_inf / F_inf
@@ -357,12 +334,7 @@ def _row_backward(z, v, a, Ps, Pi, h, diffuse, tol, lbar, abar, Gs, Gi, Ms, Mi, 
     :math:`\ell = -\tfrac12(\log F_* + v^2/F_*)`.
     """
     m = z.shape[0]
-    for i in range(m):  # M_* = P_* z (zeros of z skipped)
-        s = 0.0
-        for j in range(m):
-            if z[j] != 0.0:
-                s += Ps[i, j] * z[j]
-        Ms[i] = s
+    _mv_into(Ps, z, Ms)  # M_* = P_* z
     fs = 0.0
     for i in range(m):
         fs += z[i] * Ms[i]
@@ -379,12 +351,7 @@ def _row_backward(z, v, a, Ps, Pi, h, diffuse, tol, lbar, abar, Gs, Gi, Ms, Mi, 
         SMs[i] = s1
         MsGMs += Ms[i] * s2
     if diffuse:
-        for i in range(m):  # M_inf = P_inf z
-            s = 0.0
-            for j in range(m):
-                if z[j] != 0.0:
-                    s += Pi[i, j] * z[j]
-            Mi[i] = s
+        _mv_into(Pi, z, Mi)  # M_inf = P_inf z
         fi = 0.0
         aM = 0.0
         for i in range(m):
