@@ -19,7 +19,7 @@ __version__ = "0.1.0"
 _EXPORTS = {
     "spec": [
         "Autoregressive", "Component", "Cycle", "Irregular", "LocalLevel", "LocalLinearTrend",
-        "Regression", "Seasonal", "StateSpaceModel",
+        "Regression", "SARIMAX", "Seasonal", "StateSpaceModel",
     ],
     "numeric": [
         "FilterResult", "ForecastResult", "SmootherResult", "forecast", "kalman_filter",

@@ -1,5 +1,6 @@
 """Layer 0, the model specification: pure data, no engine (imports only NumPy)."""
 
+from .arima import SARIMAX
 from .components import (
     Autoregressive,
     Cycle,
@@ -19,6 +20,7 @@ __all__ = [
     "LocalLevel",
     "LocalLinearTrend",
     "Regression",
+    "SARIMAX",
     "Seasonal",
     "StateSpaceModel",
 ]

@@ -1,6 +1,8 @@
 r"""Model formulas: ``"level + trend + seasonal(12)"`` to a structural model.
 
-A formula is a sum of terms; the observation noise (irregular) is always included.
+A formula is a sum of terms.  The observation noise (irregular) is included, except in a
+formula with an ``arima``/``sarima`` term, which has none unless it asks for one with
+``+ irregular`` (statsmodels' ``measurement_error=False``).
 
 =====================  ===================================  ==============================
 term                   component                            parameters (in order)
@@ -12,9 +14,19 @@ term                   component                            parameters (in order
 ``cycle(period)``      :func:`~pymc_dlm.Cycle`, damping     sigma.cycle
                        0.9 (``cycle(period, rho)`` to set)
 ``ar(1)``              :func:`~pymc_dlm.Autoregressive`     phi.ar (in (-1, 1)), sigma.ar
+``arima(p,d,q)``       :func:`~pymc_dlm.SARIMAX`            phi.arima.ar1..p, phi.arima.ma1..q,
+                                                            sigma.arima
+``sarima(p,d,q)        seasonal :func:`~pymc_dlm.SARIMAX`   as arima, then phi.arima.sar1..P,
+(P,D,Q,s)``                                                 phi.arima.sma1..Q, sigma.arima
+``irregular``          the observation noise (explicitly)   sigma.obs
 =====================  ===================================  ==============================
 
-plus ``sigma.obs`` last.  ``level`` and ``trend`` exclude each other (a trend has a level).
+plus ``sigma.obs`` last when there is an irregular.  ``level`` and ``trend`` exclude each other
+(a trend has a level).  The ``phi.arima`` values are partial autocorrelations in (-1, 1),
+mapped to stationary AR and invertible MA coefficients by
+:func:`~pymc_dlm.estimation.transforms.pacf_to_ar` and
+:func:`~pymc_dlm.estimation.transforms.pacf_to_ma` (Monahan 1984); for order 1 they are the
+coefficients themselves.
 """
 
 from __future__ import annotations
@@ -25,7 +37,16 @@ from typing import Any
 
 import numpy as np
 
-from ..spec import Autoregressive, Cycle, Irregular, LocalLevel, LocalLinearTrend, Seasonal
+from ..estimation.transforms import pacf_to_ar, pacf_to_ma
+from ..spec import (
+    SARIMAX,
+    Autoregressive,
+    Cycle,
+    Irregular,
+    LocalLevel,
+    LocalLinearTrend,
+    Seasonal,
+)
 from ..spec.model import StateSpaceModel
 
 __all__ = ["Formula", "parse_formula"]
@@ -46,7 +67,18 @@ class _Term:
             "seasonal": ("sigma.seasonal",),
             "cycle": ("sigma.cycle",),
             "ar": ("phi.ar", "sigma.ar"),
-        }[self.kind]
+            "irregular": (),
+        }[self.kind] if self.kind != "arima" else self._arima_params()
+
+    def _arima_params(self) -> tuple[str, ...]:
+        p, _, q, P, _, Q, _ = self.args
+        return tuple(
+            [f"phi.arima.ar{i}" for i in range(1, p + 1)]
+            + [f"phi.arima.ma{i}" for i in range(1, q + 1)]
+            + [f"phi.arima.sar{i}" for i in range(1, P + 1)]
+            + [f"phi.arima.sma{i}" for i in range(1, Q + 1)]
+            + ["sigma.arima"]
+        )
 
     def build(self, v: list) -> StateSpaceModel:
         if self.kind == "level":
@@ -59,6 +91,14 @@ class _Term:
         if self.kind == "cycle":
             period, damping = self.args
             return Cycle(period, damping, v[0])
+        if self.kind == "arima":
+            p, d, q, P, D, Q, period = self.args
+            cuts = np.cumsum([0, p, q, P, Q])
+            part = [list(v[cuts[i] : cuts[i + 1]]) for i in range(4)]
+            maps = (pacf_to_ar, pacf_to_ma, pacf_to_ar, pacf_to_ma)
+            ar, ma, sar, sma = (f(x) if x else None for f, x in zip(maps, part, strict=True))
+            return SARIMAX((p, d, q), (P, D, Q, period), ar=ar, ma=ma, seasonal_ar=sar,
+                           seasonal_ma=sma, sigma=v[-1])
         return Autoregressive([v[0]], v[1])
 
 
@@ -87,8 +127,16 @@ class Formula:
     terms: tuple
 
     @property
+    def irregular(self) -> bool:
+        """Whether the model has observation noise (always, except with an ARIMA term that
+        does not ask for ``+ irregular``)."""
+        kinds = [t.kind for t in self.terms]
+        return "irregular" in kinds or "arima" not in kinds
+
+    @property
     def param_names(self) -> tuple[str, ...]:
-        return tuple(n for t in self.terms for n in t.params) + ("sigma.obs",)
+        return tuple(n for t in self.terms for n in t.params) + (
+            ("sigma.obs",) if self.irregular else ())
 
     def build(self, values: Any) -> StateSpaceModel:
         """The model at ``values`` (numbers or PyTensor scalars, one per parameter, in the
@@ -100,20 +148,26 @@ class Formula:
         out, j = None, 0
         for t in self.terms:
             k = len(t.params)
+            if t.kind == "irregular":
+                continue
             comp = t.build(values[j : j + k])
             out = comp if out is None else out + comp
             j += k
+        if not self.irregular:
+            return out
         return out + Irregular(values[-1]) if out is not None else Irregular(values[-1])
 
     def start(self, y: Any) -> np.ndarray:
         """Starting values from the data: standard deviations a fraction of the spread of the
-        first differences (the slope's smaller), AR coefficients 0.5."""
+        first differences (the slope's smaller, an ARIMA innovation's the whole spread), AR
+        coefficients 0.5, ARIMA partial autocorrelations 0.1."""
         arr = np.asarray(y, dtype=np.float64)
         diff = np.diff(arr, axis=0)
         scale = float(np.nanstd(diff)) if np.isfinite(diff).any() else 1.0
         scale = scale if scale > 0 else 1.0
-        guess = {"phi.ar": 0.5, "sigma.slope": scale / 10.0}
-        return np.array([guess.get(n, scale / 2.0) for n in self.param_names])
+        guess = {"phi.ar": 0.5, "sigma.slope": scale / 10.0, "sigma.arima": scale}
+        return np.array([0.1 if n.startswith("phi.arima") else guess.get(n, scale / 2.0)
+                         for n in self.param_names])
 
 
 def _int(text: str, term: str) -> int:
@@ -124,6 +178,26 @@ def _int(text: str, term: str) -> int:
     if v < 2:
         raise ValueError(f"{term}: expected a period >= 2; got {v}")
     return v
+
+
+def _arima_args(kind: str, inner: str, term: str) -> tuple:
+    """(p, d, q, P, D, Q, s) from ``arima(p,d,q)`` or ``sarima(p,d,q)(P,D,Q,s)``."""
+    want = 3 if kind == "arima" else 7
+    parts = inner.replace(")(", ",").split(",") if inner else []
+    if kind == "sarima" and ")(" not in inner:
+        parts = []
+    try:
+        vals = [int(a) for a in parts]
+    except ValueError:
+        vals = []
+    if len(vals) != want or min(vals) < 0:
+        form = "arima(p,d,q)" if kind == "arima" else "sarima(p,d,q)(P,D,Q,s)"
+        raise ValueError(f"{term}: expected {form} with non-negative integers")
+    if kind == "arima":
+        return (*vals, 0, 0, 0, 0)
+    if vals[6] < 2:
+        raise ValueError(f"{term}: expected a seasonal period s >= 2; got {vals[6]}")
+    return tuple(vals)
 
 
 def parse_formula(text: str) -> Formula:
@@ -141,7 +215,11 @@ def parse_formula(text: str) -> Formula:
     >>> parse_formula("level + season(12)")
     Traceback (most recent call last):
     ...
-    ValueError: unknown term 'season(12)' in 'level + season(12)'; expected level, trend, seasonal(s), seasonal(s, trig), cycle(period[, damping]) or ar(1)
+    ValueError: unknown term 'season(12)' in 'level + season(12)'; expected level, trend, seasonal(s), seasonal(s, trig), cycle(period[, damping]), ar(1), arima(p,d,q), sarima(p,d,q)(P,D,Q,s) or irregular
+    >>> parse_formula("sarima(0,1,1)(0,1,1,12)").param_names
+    ('phi.arima.ma1', 'phi.arima.sma1', 'sigma.arima')
+    >>> parse_formula("arima(1,0,0) + irregular").param_names
+    ('phi.arima.ar1', 'sigma.arima', 'sigma.obs')
     """
     if not isinstance(text, str) or not text.strip():
         raise ValueError(f"expected a model formula such as 'level + seasonal(12)'; got {text!r}")
@@ -166,10 +244,15 @@ def parse_formula(text: str) -> Formula:
             terms.append(_Term(kind, (period, damping)))
         elif kind == "ar" and args == ["1"]:
             terms.append(_Term(kind, (1,)))
+        elif kind == "irregular" and match.group(2) is None:
+            terms.append(_Term(kind, ()))
+        elif kind in ("arima", "sarima"):
+            terms.append(_Term("arima", _arima_args(kind, match.group(2) or "", part)))
         else:
             raise ValueError(
                 f"unknown term {raw.strip()!r} in {text!r}; expected level, trend, seasonal(s), "
-                "seasonal(s, trig), cycle(period[, damping]) or ar(1)"
+                "seasonal(s, trig), cycle(period[, damping]), ar(1), arima(p,d,q), "
+                "sarima(p,d,q)(P,D,Q,s) or irregular"
             )
     kinds = [t.kind for t in terms]
     if "level" in kinds and "trend" in kinds:
