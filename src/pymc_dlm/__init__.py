@@ -19,10 +19,11 @@ __version__ = "0.1.0"
 _EXPORTS = {
     "spec": [
         "Autoregressive", "Component", "Cycle", "Irregular", "LocalLevel", "LocalLinearTrend",
-        "Regression", "SARIMAX", "Seasonal", "StateSpaceModel",
+        "Regression", "SARIMAX", "Seasonal", "StateSpaceModel", "VAR",
     ],
     "numeric": [
-        "FilterResult", "ForecastResult", "SmootherResult", "forecast", "kalman_filter",
+        "FilterResult", "ForecastResult", "ImpulseResponse", "SmootherResult", "fevd", "forecast",
+        "impulse_responses", "kalman_filter",
         "kalman_smoother", "loglike", "simulate",
         "KalmanState", "SequenceResult", "StepResult", "concentrated_neg2_loglik", "kalman",
         "kalman_sequence", "neg2_loglik", "predict_ahead",

@@ -6,6 +6,7 @@ Never imports pytensor or pymc (``tests/test_layering.py`` checks it).
 from .assemble import SystemArrays, system_arrays
 from .filter import kalman_filter, loglike
 from .forecast import forecast
+from .irf import ImpulseResponse, fevd, impulse_responses
 from .results import FilterResult, ForecastResult, SmootherResult
 from .simulate import simulate
 from .smoother import kalman_smoother
@@ -22,6 +23,9 @@ from .stepwise import (
 
 __all__ = [
     "FilterResult",
+    "ImpulseResponse",
+    "fevd",
+    "impulse_responses",
     "KalmanState",
     "SequenceResult",
     "StepResult",

@@ -11,6 +11,7 @@ from .components import (
     Seasonal,
 )
 from .model import Component, StateSpaceModel
+from .var import VAR
 
 __all__ = [
     "Autoregressive",
@@ -23,4 +24,5 @@ __all__ = [
     "SARIMAX",
     "Seasonal",
     "StateSpaceModel",
+    "VAR",
 ]
