@@ -1,7 +1,8 @@
 """A multivariate series with missing values: US output, consumption and investment growth.
 
 Three quarterly growth rates (log differences x 100) share one common AR(1) factor, each with
-its own mean and noise (a dynamic factor model; GDP's loading is 1 for identification):
+its own mean and noise (``dlm.DynamicFactor``; GDP's loading is 1 and the factor's innovation
+variance 1 for identification):
 
     y_t = d + lambda f_t + e_t,   f_{t+1} = phi f_t + n_t,   e_t ~ N(0, diag(h1, h2, h3))
 
@@ -25,11 +26,12 @@ mean = growth.mean().to_numpy()
 
 
 def model_fn(p):
-    return dlm.StateSpaceModel(
-        Z=pt.concatenate([pt.ones(1), pt.exp(p[0:2])]).reshape((3, 1)), d=mean,
-        H=pt.diag(pt.exp(p[2:5])), T=pt.tanh(p[5]).reshape((1, 1)), R=[[1.0]], Q=[[1.0]],
-        P1=[[0.0]], diffuse=[False], stationary=[True], state_names=["factor"],
-    )
+    """One AR(1) factor (unit innovation variance), loadings (1, e^p0, e^p1), noise
+    variances e^p2..e^p4, factor AR coefficient tanh(p5)."""
+    return dlm.DynamicFactor(
+        [[1.0], [pt.exp(p[0])], [pt.exp(p[1])]], [[pt.tanh(p[5])]],
+        sigma_obs=[pt.exp(0.5 * p[i]) for i in (2, 3, 4)], names=list(y.columns),
+    ).replace(d=mean)
 
 
 # the GDP noise variance goes to its boundary (the factor is GDP growth itself): its

@@ -18,7 +18,7 @@ __version__ = "0.1.0"
 
 _EXPORTS = {
     "spec": [
-        "Autoregressive", "Component", "Cycle", "Irregular", "LocalLevel", "LocalLinearTrend",
+        "Autoregressive", "Component", "Cycle", "DynamicFactor", "Irregular", "LocalLevel", "LocalLinearTrend",
         "Regression", "SARIMAX", "Seasonal", "StateSpaceModel", "VAR",
     ],
     "numeric": [

@@ -10,6 +10,7 @@ from .components import (
     Regression,
     Seasonal,
 )
+from .factor import DynamicFactor
 from .model import Component, StateSpaceModel
 from .var import VAR
 
@@ -17,6 +18,7 @@ __all__ = [
     "Autoregressive",
     "Component",
     "Cycle",
+    "DynamicFactor",
     "Irregular",
     "LocalLevel",
     "LocalLinearTrend",
