@@ -18,8 +18,9 @@ __version__ = "0.1.0"
 
 _EXPORTS = {
     "spec": [
-        "Autoregressive", "Component", "Cycle", "DynamicFactor", "Irregular", "LocalLevel", "LocalLinearTrend",
-        "Regression", "SARIMAX", "Seasonal", "StateSpaceModel", "VAR",
+        "Autoregressive", "Component", "Cycle", "DampedTrend", "DynamicFactor", "Irregular",
+        "LocalLevel", "LocalLinearTrend", "PolynomialTrend", "Regression", "SARIMAX", "Seasonal",
+        "StateSpaceModel", "VAR",
     ],
     "numeric": [
         "FilterResult", "ForecastResult", "ImpulseResponse", "SmootherResult", "fevd", "forecast",

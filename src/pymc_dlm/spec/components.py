@@ -27,9 +27,11 @@ from .validate import check_option
 __all__ = [
     "Autoregressive",
     "Cycle",
+    "DampedTrend",
     "Irregular",
     "LocalLevel",
     "LocalLinearTrend",
+    "PolynomialTrend",
     "Regression",
     "Seasonal",
 ]
@@ -483,4 +485,121 @@ def Irregular(sigma_obs: Any, *, name: str = "irregular") -> StateSpaceModel:
     return StateSpaceModel(
         Z=np.zeros((1, 0)), T=np.zeros((0, 0)), Q=np.zeros((0, 0)), H=_H(sigma_obs),
         state_names=[], components=[Component(name, "observation noise", ())],
+    )
+
+
+def DampedTrend(
+    sigma_level: Any,
+    sigma_slope: Any,
+    damping: Any,
+    sigma_obs: Any = None,
+    *,
+    name: str = "trend",
+) -> StateSpaceModel:
+    r"""Local linear trend with a damped slope (Gardner and McKenzie 1985).
+
+    .. math::
+
+        y_t = \mu_t + \varepsilon_t,\quad
+        \mu_{t+1} = \mu_t + \nu_t + \xi_t,\quad \nu_{t+1} = \phi\,\nu_t + \zeta_t,
+
+    so the h-step forecast is :math:`\hat\mu_n + (\phi + \phi^2 + \dots + \phi^h)\hat\nu_n`,
+    levelling off at :math:`\hat\mu_n + \phi\hat\nu_n/(1-\phi)` (Gardner and McKenzie 1985;
+    the multiple-source form of Hyndman et al. 2008, section 2.5.2).  :math:`\phi = 1` is
+    :func:`LocalLinearTrend`.  Level and slope are exactly diffuse (the initial slope is
+    estimated, as in exponential smoothing).
+
+    Parameters
+    ----------
+    sigma_level, sigma_slope : float or PyTensor scalar
+        Standard deviations of the level and slope disturbances.
+    damping : float or PyTensor scalar
+        :math:`\phi \in (0, 1]`.
+    sigma_obs : float or PyTensor scalar, optional
+        Observation noise standard deviation.
+    name : str
+        Component name; the states are ``"level"`` and ``"slope"``.
+
+    Returns
+    -------
+    StateSpaceModel
+        ``p = 1, m = r = 2``.
+
+    References
+    ----------
+    Gardner, E. S. and McKenzie, E. (1985). Forecasting trends in time series. *Management
+    Science* 31, 1237-1246.
+
+    Examples
+    --------
+    >>> from pymc_dlm import DampedTrend
+    >>> DampedTrend(1.0, 0.1, 0.9, 2.0).T
+    array([[1. , 1. ],
+           [0. , 0.9]])
+    """
+    sl, ss = _sd(sigma_level, "sigma_level"), _sd(sigma_slope, "sigma_slope")
+    if not is_symbolic_leaf(damping) and not 0.0 < float(damping) <= 1.0:
+        raise ValueError(f"damping must be in (0, 1]; got {damping}")
+    phi = damping if is_symbolic_leaf(damping) else float(damping)
+    return _model(
+        name, f"damped trend (damping {damping})", ["level", "slope"],
+        Z=[[1.0, 0.0]], T=_matrix([[1.0, 1.0], [0.0, phi]]), Q=_diag([_var(sl), _var(ss)]),
+        H=_H(sigma_obs), diffuse=[True, True],
+    )
+
+
+def PolynomialTrend(
+    order: int, sigmas: Any = None, sigma_obs: Any = None, *, name: str = "poly"
+) -> StateSpaceModel:
+    r"""Polynomial trend of order k: k integrated random-walk states.
+
+    .. math::
+
+        y_t = \mu^{(0)}_t + \varepsilon_t,\quad
+        \mu^{(j)}_{t+1} = \mu^{(j)}_t + \mu^{(j+1)}_t + \eta^{(j)}_t\ (j < k - 1),\quad
+        \mu^{(k-1)}_{t+1} = \mu^{(k-1)}_t + \eta^{(k-1)}_t,
+
+    ``T`` upper bidiagonal with ones, as R dlm's ``dlmModPoly(order)`` and KFAS's
+    ``SSMtrend(degree)`` (West and Harrison 1997, chapter 7; Petris et al. 2009, section
+    3.2.1).  Without disturbances the forecast function is a polynomial of degree k - 1 in
+    the horizon.  Order 1 is :func:`LocalLevel`, order 2 :func:`LocalLinearTrend`.  Every
+    state is exactly diffuse.
+
+    Parameters
+    ----------
+    order : int
+        k >= 1.
+    sigmas : (k,) sequence of float or PyTensor scalars, optional
+        Disturbance standard deviations of :math:`\mu^{(0)}..\mu^{(k-1)}` (zeros by default:
+        a deterministic polynomial).
+    sigma_obs : float or PyTensor scalar, optional
+        Observation noise standard deviation.
+    name : str
+        Component name; states ``f"{name}_{j}"``.
+
+    Returns
+    -------
+    StateSpaceModel
+        ``p = 1, m = r = k``.
+
+    Examples
+    --------
+    >>> from pymc_dlm import PolynomialTrend
+    >>> PolynomialTrend(3, [0.0, 0.0, 0.1]).T
+    array([[1., 1., 0.],
+           [0., 1., 1.],
+           [0., 0., 1.]])
+    """
+    if not isinstance(order, (int, np.integer)) or order < 1:
+        raise ValueError(f"order must be an integer >= 1; got {order!r}")
+    sds = [0.0] * order if sigmas is None else list(sigmas)
+    if len(sds) != order:
+        raise ValueError(f"sigmas must have order = {order} entries; got {len(sds)}")
+    T = np.eye(order) + np.eye(order, k=1)
+    Z = np.zeros((1, order))
+    Z[0, 0] = 1.0
+    return _model(
+        name, f"polynomial trend of order {order}", [f"{name}_{j}" for j in range(order)],
+        Z=Z, T=T, Q=_diag([_var(_sd(s, "sigmas")) for s in sds]), H=_H(sigma_obs),
+        diffuse=[True] * order,
     )

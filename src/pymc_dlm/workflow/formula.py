@@ -9,8 +9,12 @@ term                   component                            parameters (in order
 =====================  ===================================  ==============================
 ``level``              :func:`~pymc_dlm.LocalLevel`         sigma.level
 ``trend``              :func:`~pymc_dlm.LocalLinearTrend`   sigma.level, sigma.slope
+``damped``             :func:`~pymc_dlm.DampedTrend`        sigma.level, sigma.slope,
+                                                            phi.damping
+``poly(k)``            :func:`~pymc_dlm.PolynomialTrend`    sigma.poly0..sigma.poly{k-1}
 ``seasonal(s)``        dummy :func:`~pymc_dlm.Seasonal`     sigma.seasonal
 ``seasonal(s, trig)``  trigonometric, all harmonics         sigma.seasonal
+                       (``seasonal(s, trig, h)``: h of them)
 ``cycle(period)``      :func:`~pymc_dlm.Cycle`, damping     sigma.cycle
                        0.9 (``cycle(period, rho)`` to set)
 ``ar(1)``              :func:`~pymc_dlm.Autoregressive`     phi.ar (in (-1, 1)), sigma.ar
@@ -21,8 +25,8 @@ term                   component                            parameters (in order
 ``irregular``          the observation noise (explicitly)   sigma.obs
 =====================  ===================================  ==============================
 
-plus ``sigma.obs`` last when there is an irregular.  ``level`` and ``trend`` exclude each other
-(a trend has a level).  The ``phi.arima`` values are partial autocorrelations in (-1, 1),
+plus ``sigma.obs`` last when there is an irregular.  ``level``, ``trend``, ``damped`` and
+``poly(k)`` exclude each other (each has a level).  The ``phi.arima`` values are partial autocorrelations in (-1, 1),
 mapped to stationary AR and invertible MA coefficients by
 :func:`~pymc_dlm.estimation.transforms.pacf_to_ar` and
 :func:`~pymc_dlm.estimation.transforms.pacf_to_ma` (Monahan 1984); for order 1 they are the
@@ -42,9 +46,11 @@ from ..spec import (
     SARIMAX,
     Autoregressive,
     Cycle,
+    DampedTrend,
     Irregular,
     LocalLevel,
     LocalLinearTrend,
+    PolynomialTrend,
     Seasonal,
 )
 from ..spec.model import StateSpaceModel
@@ -67,10 +73,13 @@ class _Term:
             "seasonal": ("sigma.seasonal",),
             "cycle": ("sigma.cycle",),
             "ar": ("phi.ar", "sigma.ar"),
+            "damped": ("sigma.level", "sigma.slope", "phi.damping"),
             "irregular": (),
-        }[self.kind] if self.kind != "arima" else self._arima_params()
+        }[self.kind] if self.kind not in ("arima", "poly") else self._arima_params()
 
     def _arima_params(self) -> tuple[str, ...]:
+        if self.kind == "poly":
+            return tuple(f"sigma.poly{j}" for j in range(self.args[0]))
         p, _, q, P, _, Q, _ = self.args
         return tuple(
             [f"phi.arima.ar{i}" for i in range(1, p + 1)]
@@ -85,9 +94,14 @@ class _Term:
             return LocalLevel(v[0])
         if self.kind == "trend":
             return LocalLinearTrend(v[0], v[1])
+        if self.kind == "damped":
+            return DampedTrend(v[0], v[1], v[2])
+        if self.kind == "poly":
+            return PolynomialTrend(self.args[0], list(v))
         if self.kind == "seasonal":
-            period, trig = self.args
-            return Seasonal(period, v[0], form="trigonometric" if trig else "dummy")
+            period, trig, harmonics = self.args
+            return Seasonal(period, v[0], form="trigonometric" if trig else "dummy",
+                            harmonics=harmonics)
         if self.kind == "cycle":
             period, damping = self.args
             return Cycle(period, damping, v[0])
@@ -165,7 +179,8 @@ class Formula:
         diff = np.diff(arr, axis=0)
         scale = float(np.nanstd(diff)) if np.isfinite(diff).any() else 1.0
         scale = scale if scale > 0 else 1.0
-        guess = {"phi.ar": 0.5, "sigma.slope": scale / 10.0, "sigma.arima": scale}
+        guess = {"phi.ar": 0.5, "sigma.slope": scale / 10.0, "sigma.arima": scale,
+                 "phi.damping": 0.9}
         return np.array([0.1 if n.startswith("phi.arima") else guess.get(n, scale / 2.0)
                          for n in self.param_names])
 
@@ -215,11 +230,15 @@ def parse_formula(text: str) -> Formula:
     >>> parse_formula("level + season(12)")
     Traceback (most recent call last):
     ...
-    ValueError: unknown term 'season(12)' in 'level + season(12)'; expected level, trend, seasonal(s), seasonal(s, trig), cycle(period[, damping]), ar(1), arima(p,d,q), sarima(p,d,q)(P,D,Q,s) or irregular
+    ValueError: unknown term 'season(12)' in 'level + season(12)'; expected level, trend, damped, poly(k), seasonal(s), seasonal(s, trig[, h]), cycle(period[, damping]), ar(1), arima(p,d,q), sarima(p,d,q)(P,D,Q,s) or irregular
     >>> parse_formula("sarima(0,1,1)(0,1,1,12)").param_names
     ('phi.arima.ma1', 'phi.arima.sma1', 'sigma.arima')
     >>> parse_formula("arima(1,0,0) + irregular").param_names
     ('phi.arima.ar1', 'sigma.arima', 'sigma.obs')
+    >>> parse_formula("damped + seasonal(12, trig, 2)").param_names
+    ('sigma.level', 'sigma.slope', 'phi.damping', 'sigma.seasonal', 'sigma.obs')
+    >>> parse_formula("poly(3)").build([0.0, 0.0, 0.1, 1.0]).m
+    3
     """
     if not isinstance(text, str) or not text.strip():
         raise ValueError(f"expected a model formula such as 'level + seasonal(12)'; got {text!r}")
@@ -231,8 +250,19 @@ def parse_formula(text: str) -> Formula:
         args = [a for a in (match.group(2) or "").split(",") if a] if match else []
         if kind in ("level", "trend") and not args and match.group(2) is None:
             terms.append(_Term(kind, ()))
+        elif kind in ("damped",) and match.group(2) is None:
+            terms.append(_Term(kind, ()))
+        elif kind == "poly" and len(args) == 1 and args[0].isdigit() and int(args[0]) >= 1:
+            terms.append(_Term(kind, (int(args[0]),)))
         elif kind == "seasonal" and len(args) in (1, 2) and (len(args) == 1 or args[1] in ("trig", "dummy")):
-            terms.append(_Term(kind, (_int(args[0], part), len(args) == 2 and args[1] == "trig")))
+            terms.append(_Term(kind, (_int(args[0], part), len(args) == 2 and args[1] == "trig",
+                                      None)))
+        elif kind == "seasonal" and len(args) == 3 and args[1] == "trig":
+            period, h = _int(args[0], part), args[2]
+            if not h.isdigit() or not 1 <= int(h) <= period // 2:
+                raise ValueError(f"{part}: expected a number of harmonics in 1..{period // 2}; "
+                                 f"got {h!r}")
+            terms.append(_Term(kind, (period, True, int(h))))
         elif kind == "cycle" and len(args) in (1, 2):
             try:
                 period = float(args[0])
@@ -250,13 +280,17 @@ def parse_formula(text: str) -> Formula:
             terms.append(_Term("arima", _arima_args(kind, match.group(2) or "", part)))
         else:
             raise ValueError(
-                f"unknown term {raw.strip()!r} in {text!r}; expected level, trend, seasonal(s), "
-                "seasonal(s, trig), cycle(period[, damping]), ar(1), arima(p,d,q), "
+                f"unknown term {raw.strip()!r} in {text!r}; expected level, trend, damped, "
+                "poly(k), seasonal(s), seasonal(s, trig[, h]), cycle(period[, damping]), ar(1), "
+                "arima(p,d,q), "
                 "sarima(p,d,q)(P,D,Q,s) or irregular"
             )
     kinds = [t.kind for t in terms]
-    if "level" in kinds and "trend" in kinds:
-        raise ValueError(f"{text!r}: 'trend' already has a level; use one of level, trend")
+    levels = [k for k in kinds if k in ("level", "trend", "damped", "poly")]
+    if len(set(levels)) > 1:
+        other = next(k for k in levels if k != "level") if "level" in levels else levels[-1]
+        raise ValueError(f"{text!r}: {other!r} already has a level; use one of level, trend, "
+                         "damped, poly(k)")
     for k in set(kinds):
         if kinds.count(k) > 1:
             raise ValueError(f"{text!r}: the term {k!r} appears {kinds.count(k)} times")
