@@ -16,6 +16,7 @@ run as one batched filter (:func:`pymc_dlm.numeric.batch.forecast_many`).
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import sys
 import threading
 import time
@@ -690,6 +691,17 @@ def _run_pool(workers: int, args: tuple, chunks: list, deadline: float | None,
 _TASK_ERRORS = (Exception, asyncio.CancelledError)
 
 
+def _task_cause(err: BaseException) -> str:
+    """What stopped a Dask chunk, for the table.  A chunk's task runs where its scattered data
+    live, so a worker that dies usually takes both: the scheduler forgets the task and the
+    client sees it cancelled rather than ``KilledWorker``."""
+    text = f"{type(err).__name__}: {err}"
+    if isinstance(err, asyncio.CancelledError | concurrent.futures.CancelledError):
+        return f"chunk cancelled by the cluster (a worker holding its data died, or the " \
+               f"cluster closed); {text}"
+    return text
+
+
 def _run_dask(client: Any, args: tuple, chunks: list, deadline: float | None,
               finished: Callable) -> str:
     """The chunks as Dask tasks on the client's cluster, their data scattered; results are
@@ -721,7 +733,7 @@ def _run_dask(client: Any, args: tuple, chunks: list, deadline: float | None,
                 try:
                     part = fut.result()
                 except _TASK_ERRORS as err:  # KilledWorker, lost data, a closed cluster...
-                    cause = cause or f"{type(err).__name__}: {err}"
+                    cause = cause or _task_cause(err)
                 else:
                     finished(i, part)
                 fut.release()
