@@ -177,3 +177,53 @@ def test_process_pool_gives_the_same_table(panel):
     pooled = dlm.fit_many("level", subset, n_jobs=2, chunk_size=2, progress=False)
     pd.testing.assert_frame_equal(pooled.table, local.table)
     assert local.table.loc["s1", "converged"]
+
+
+def test_map_is_pymc_find_map_of_the_bayesian_model():
+    """method="map" with the default priors (as dlm.bayesian: HalfNormal(sd(y)) on each
+    standard deviation) against pm.find_MAP of dlm.bayesian(LocalLevel, Nile): our log prior +
+    log-likelihood is PyMC's model logp without Jacobian at our mode (1e-9), at least
+    find_MAP's value there, and the standard deviations agree to find_MAP's L-BFGS-B
+    tolerance (rtol 1e-5; measured 5e-7)."""
+    import pymc as pm
+
+    y = dlm.datasets.load_nile()
+    res = dlm.fit_many("level", y.to_frame(), "map", progress=False)
+    row = res.table.iloc[0]
+    model = dlm.bayesian(dlm.LocalLevel, y)
+    ref = pm.find_MAP(model=model, progressbar=False, return_inferencedata=True, jitter=False)
+    sig = {k: float(ref.posterior[k].item()) for k in ("sigma_level", "sigma_obs")}
+    np.testing.assert_allclose(np.exp([row["log sigma.level"], row["log sigma.obs"]]),
+                               [sig["sigma_level"], sig["sigma_obs"]], rtol=1e-5)
+    logp = model.compile_logp(jacobian=False)
+    ours = logp({"sigma_level_log__": row["log sigma.level"],
+                 "sigma_obs_log__": row["log sigma.obs"]})
+    theirs = logp({f"{k}_log__": np.log(v) for k, v in sig.items()})
+    assert row["log_likelihood"] + row["log_prior"] == pytest.approx(ours, abs=1e-9)
+    assert ours >= theirs - 1e-9
+    assert row["converged"]
+
+
+def test_map_with_flat_priors_is_the_mle(panel):
+    import pymc as pm
+
+    sub = panel[["s0", "s3"]]
+    flat = {"sigma.level": pm.HalfFlat.dist(), "sigma.obs": pm.HalfFlat.dist()}
+    res = dlm.fit_many("level", sub, "map", priors=flat, progress=False)
+    mle = dlm.fit_many("level", sub, progress=False)
+    assert (res.table["log_prior"] == 0.0).all()
+    pd.testing.assert_frame_equal(res.table.drop(columns="log_prior"), mle.table,
+                                  check_exact=False, rtol=1e-12)
+
+
+def test_map_bad_arguments(panel):
+    import pymc as pm
+
+    with pytest.raises(ValueError, match="priors are for method='map'; got method='mle'"):
+        dlm.fit_many("level", panel, priors={})
+    with pytest.raises(TypeError, match="method='map' takes a formula"):
+        dlm.fit_many(dlm.LocalLevel(1.0, 1.0), panel, "map")
+    with pytest.raises(ValueError, match=r"priors for \['sigma.slope'\]: not parameters of "
+                                         r"'level'; expected some of \['sigma.level', "
+                                         r"'sigma.obs'\]"):
+        dlm.fit_many("level", panel, "map", priors={"sigma.slope": pm.HalfNormal.dist(1.0)})

@@ -259,14 +259,15 @@ class _Unkeyable(Exception):
     """A graph with an input other than psi or an Op without hashable properties."""
 
 
-def _signature(psi: Any, outputs: list) -> tuple:
-    """A hashable description of the graph from ``psi`` to ``outputs``: each node's Op (equal
-    Ops compare equal by their properties), where its inputs come from, and the type and bytes
-    of every constant.  Equal signatures mean the same computation (as ``fit_mle``'s cache)."""
+def _signature(inputs: list, outputs: list) -> tuple:
+    """A hashable description of the graph from ``inputs`` to ``outputs``: each node's Op
+    (equal Ops compare equal by their properties), where its inputs come from, and the type
+    and bytes of every constant.  Equal signatures mean the same computation (as
+    ``fit_mle``'s cache)."""
     from pytensor.graph.basic import Constant, Variable
     from pytensor.graph.traversal import io_toposort
 
-    ids: dict = {psi: ("psi",)}
+    ids: dict = {x: ("input", k) for k, x in enumerate(inputs)}
 
     def ref(x: Any) -> tuple:
         if not isinstance(x, Variable):
@@ -281,7 +282,7 @@ def _signature(psi: Any, outputs: list) -> tuple:
 
     parts = []
     graph_outs = [x for x in outputs if isinstance(x, Variable)]
-    for i, node in enumerate(io_toposort([psi], graph_outs)):
+    for i, node in enumerate(io_toposort(list(inputs), graph_outs)):
         parts.append((node.op, tuple(ref(x) for x in node.inputs)))
         for j, out in enumerate(node.outputs):
             ids[out] = ("node", i, j)
@@ -395,7 +396,7 @@ def _compiled_for(model: Any, model_fn: Callable, init: Any) -> _Compiled:
         sys = symbolic.system_tensors(spec)
         built = (psi, spec, sys)
         try:
-            key = ("graph", _signature(psi, list(sys[:9])), tuple(spec.diffuse),
+            key = ("graph", _signature([psi], list(sys[:9])), tuple(spec.diffuse),
                    tuple(spec.stationary), tuple(spec.state_names), tuple(spec.components))
             hash(key)
         except (_Unkeyable, TypeError):
@@ -414,6 +415,79 @@ def _compiled_for(model: Any, model_fn: Callable, init: Any) -> _Compiled:
         while len(_CACHE) > 8:
             del _CACHE[next(iter(_CACHE))]
         return entry[1]
+
+
+#: prior signature -> (lock, compiled log-prior), newest last (at most 8 kept)
+_PRIORS: dict = {}
+
+
+def _prior_for(formula_text: str, priors: dict | None) -> Callable:
+    r"""``(x, scale) -> (log prior, gradient)`` of a formula's parameters for method="map".
+
+    The priors are on the formula's parameters (standard deviations, AR coefficients), read
+    at :math:`\sigma = \exp(x)`, :math:`\phi = \tanh(x)`, without the Jacobian of that
+    map (as ``pymc.find_MAP``, which maximises the density of the parameters themselves).
+    Defaults, as :func:`pymc_dlm.bayesian`: ``HalfNormal(sigma=scale)`` for a standard
+    deviation, scale being the series' standard deviation, and ``Uniform(-1, 1)`` for an AR
+    coefficient.  Compiled once per prior graph and process (Python linker: a few scalars).
+    """
+    import pymc as pm
+    import pytensor
+    import pytensor.tensor as pt
+
+    formula = parse_formula(formula_text)
+    psi, scale = pt.dvector("psi"), pt.dscalar("scale")
+    lp = pt.constant(0.0, dtype="float64")
+    for i, name in enumerate(formula.param_names):
+        prior = (priors or {}).get(name)
+        if prior is None:
+            prior = (pm.Uniform.dist(-1.0, 1.0) if name.startswith("phi")
+                     else pm.HalfNormal.dist(sigma=scale))
+        value = pt.tanh(psi[i]) if name.startswith("phi") else pt.exp(psi[i])
+        lp = lp + pm.logp(prior, value).sum()
+    try:
+        key: Any = _signature([psi, scale], [lp])
+    except _Unkeyable:
+        key = None
+    with _LOCK:
+        entry = _PRIORS.pop(key, None) if key is not None else None
+        if entry is None:
+            mode = pytensor.compile.mode.Mode(linker="py", optimizer="fast_compile")
+            entry = (threading.Lock(), pytensor.function(
+                [psi, scale], [lp, pt.grad(lp, psi)], mode=mode, on_unused_input="ignore"))
+        if key is not None:
+            _PRIORS[key] = entry
+            while len(_PRIORS) > 8:
+                del _PRIORS[next(iter(_PRIORS))]
+    lock, fn = entry
+
+    def call(x: np.ndarray, s: float) -> tuple:
+        with lock:
+            v, g = fn(x, s)
+            return float(v), np.array(g)
+
+    return call
+
+
+def _check_priors(model: Any, method: str, priors: dict | None) -> None:
+    """method="map" takes a formula; priors name its parameters."""
+    if method != "map":
+        if priors is not None:
+            raise ValueError(f"priors are for method='map'; got method={method!r}")
+        return
+    if not isinstance(model, str):
+        raise TypeError("method='map' takes a formula (its parameters are named for the "
+                        f"priors), e.g. 'level'; got {type(model).__name__}")
+    if priors is None:
+        return
+    if not isinstance(priors, dict):
+        raise TypeError(f"priors must be a dict of parameter name to distribution; got "
+                        f"{type(priors).__name__}")
+    names = parse_formula(model).param_names
+    unknown = sorted(set(priors) - set(names))
+    if unknown:
+        raise ValueError(f"priors for {unknown}: not parameters of {model!r}; expected some "
+                         f"of {list(names)}")
 
 
 def _resolve(model: Any, method: str, init_params: Any, first: np.ndarray):
@@ -441,7 +515,8 @@ def _resolve(model: Any, method: str, init_params: Any, first: np.ndarray):
     return model, init, tuple(f"psi[{i}]" for i in range(init.size))
 
 
-def _fit_chunk(model: Any, method: str, init_params: Any, items: tuple, kwargs: dict) -> list:
+def _fit_chunk(model: Any, method: str, init_params: Any, items: tuple, kwargs: dict,
+               priors: dict | None = None) -> list:
     """Fit the series of one chunk, ``items = (ids, arrays)``; returns (id, row, model or None)
     triples.
 
@@ -449,7 +524,7 @@ def _fit_chunk(model: Any, method: str, init_params: Any, items: tuple, kwargs: 
     start is shared.  The compiled log-likelihood is looked up once per chunk (by structure).
     """
     out = []
-    compiled = shared = None
+    compiled = shared = prior = None
     with _blas_one_thread():
         for sid, y in zip(*items, strict=True):
             y = np.asarray(y, dtype=np.float64)
@@ -461,16 +536,29 @@ def _fit_chunk(model: Any, method: str, init_params: Any, items: tuple, kwargs: 
                 else:
                     shared = shared or _resolve(model, method, init_params, y)
                     spec, init, names = shared
-                if method == "mle":
+                if method in ("mle", "map"):
                     if compiled is None:
                         compiled = _compiled_for(model, spec, init)
                     y2 = np.ascontiguousarray(y[:, None])
-                    fit = maximize(compiled.objective(y2), np.asarray(init, dtype=np.float64),
-                                   **kwargs)
+                    objective = loglike = compiled.objective(y2)
+                    if method == "map":
+                        prior = prior or _prior_for(model, priors)
+                        s = float(np.nanstd(y)) or 1.0
+
+                        def objective(x, ll=loglike, lp=prior, s=s):
+                            v, g = ll(x)
+                            w, h = lp(x, s)
+                            return v + w, g + h
+
+                    fit = maximize(objective, np.asarray(init, dtype=np.float64), **kwargs)
                     fitted = compiled.model(fit.x)
                     row.update(zip(names, fit.x, strict=True))
-                    row.update(log_likelihood=fit.log_likelihood, converged=fit.converged,
-                               n_iter=fit.n_iter)
+                    if method == "map":
+                        row["log_prior"] = prior(fit.x, s)[0]
+                        row["log_likelihood"] = loglike(fit.x)[0]
+                    else:
+                        row["log_likelihood"] = fit.log_likelihood
+                    row.update(converged=fit.converged, n_iter=fit.n_iter)
                 else:
                     res = fit_em(y, spec, **kwargs)
                     fitted = res.model
@@ -509,6 +597,7 @@ def fit_many(
     client: Any = None,
     chunk_size: int | None = None,
     timeout: float | None = None,
+    priors: dict | None = None,
     progress: bool = True,
     **kwargs: Any,
 ) -> ManyResult:
@@ -523,11 +612,20 @@ def fit_many(
     data : (B, n) array, wide DataFrame or long DataFrame
         Wide: one column per series (NaN-padded), index = time.  Long: rows of
         (``id_col``, [``time_col``], ``value_col``).  Series ids must be unique.
-    method : {"mle", "em"}
+    method : {"mle", "em", "map"}
+        Maximum likelihood, EM, or the posterior mode (MAP) of a formula's parameters under
+        ``priors`` (as ``pymc.find_MAP`` of :func:`pymc_dlm.bayesian`'s model: the density of
+        the standard deviations themselves, no Jacobian); the MAP table adds ``log_prior``.
     init_params : array_like, optional
         Start for a function ``model`` (shared by every series).
     id_col, time_col, value_col : str, optional
         Column names of a long DataFrame.
+    priors : dict, optional
+        For method="map": formula parameter name (``"sigma.level"``, ``"sigma.obs"``,
+        ``"phi.ar"``) to an unnamed PyMC distribution, e.g. ``pm.HalfNormal.dist(2.0)``
+        (``pm.HalfFlat.dist()`` for none).  Defaults as :func:`pymc_dlm.bayesian`:
+        ``HalfNormal(sigma=std(y))`` per standard deviation, ``Uniform(-1, 1)`` per AR
+        coefficient.
     n_jobs : int, optional
         Worker processes on this machine (``None`` or 1: in this process).  Needs a picklable
         ``model`` (a formula, a StateSpaceModel or a module-level function).
@@ -570,7 +668,8 @@ def fit_many(
     >>> res.table["log_likelihood"].round(4).tolist()[:1], res.table["error"].iloc[2]
     ([-633.4646], 'ValueError: the series has no observed value')
     """
-    check_option("method", method, ("mle", "em"))
+    check_option("method", method, ("mle", "em", "map"))
+    _check_priors(model, method, priors)
     if timeout is not None and not (isinstance(timeout, int | float) and timeout > 0):
         raise ValueError(f"timeout must be a number of seconds > 0; got {timeout!r}")
     series = series_table(data, id_col=id_col, time_col=time_col, value_col=value_col)
@@ -593,7 +692,7 @@ def fit_many(
         parts[i] = part
         bar.update(len(part))
 
-    args = (model, method, init_params, kwargs)
+    args = (model, method, init_params, kwargs, priors)
     cause = ""
     try:
         if client is not None:
@@ -650,7 +749,7 @@ def _run_here(args: tuple, chunks: list, deadline: float | None, finished: Calla
     for i, chunk in enumerate(chunks):
         if deadline is not None and time.monotonic() >= deadline:
             return "timeout"
-        finished(i, _fit_chunk(args[0], args[1], args[2], chunk, args[3]))
+        finished(i, _fit_chunk(args[0], args[1], args[2], chunk, args[3], args[4]))
     return ""
 
 
@@ -664,7 +763,7 @@ def _run_pool(workers: int, args: tuple, chunks: list, deadline: float | None,
     pool = cf.ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn"))
     cause, clean = "", False
     try:
-        index = {pool.submit(_fit_chunk, args[0], args[1], args[2], c, args[3]): i
+        index = {pool.submit(_fit_chunk, args[0], args[1], args[2], c, args[3], args[4]): i
                  for i, c in enumerate(chunks)}
         pending = set(index)
         while pending and not cause:
@@ -719,7 +818,7 @@ def _run_dask(client: Any, args: tuple, chunks: list, deadline: float | None,
             except TimeoutError:
                 return "timeout (no Dask worker)"
         data = client.scatter([c for c in chunks], hash=False)
-        index = {client.submit(_fit_chunk, args[0], args[1], args[2], d, args[3],
+        index = {client.submit(_fit_chunk, args[0], args[1], args[2], d, args[3], args[4],
                                pure=False): i for i, d in enumerate(data)}
         pending = set(index)
         while pending and not cause:
