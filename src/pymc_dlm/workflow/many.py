@@ -116,6 +116,9 @@ class ManyResult:
         """
         from scipy import stats
 
+        if self.method == "nuts":
+            raise ValueError("forecasts of method='nuts' fits (the posterior predictive) are "
+                             "not implemented; fit with method='map' or 'mle' to forecast")
         if not isinstance(steps, int | np.integer) or steps < 1:
             raise ValueError(f"steps must be an integer >= 1; got {steps!r}")
         if not 0.0 < alpha < 1.0:
@@ -469,14 +472,95 @@ def _prior_for(formula_text: str, priors: dict | None) -> Callable:
     return call
 
 
+#: (formula terms, priors signature, n, observed mask) -> (lock, compiled sampler), newest last
+_SAMPLERS: dict = {}
+#: NUTS options of method="nuts" (the rest of **kwargs is refused)
+_NUTS_OPTIONS = ("draws", "tune", "chains", "random_seed", "target_accept")
+
+
+def _sampler_for(formula_text: str, priors: dict | None, y: np.ndarray) -> tuple:
+    """(lock, nutpie compiled model) of the formula with its priors for series like y.
+
+    The PyMC model (:func:`pymc_dlm.bayesian`'s priors; the data and the default prior scale
+    as ``pm.Data``) is built and compiled once per structure, series length and pattern of
+    missing values (the exact diffuse period is planned from it) in each process; a series
+    swaps its data in (``with_data``), so nothing is recompiled.
+    """
+    import nutpie
+    import pymc as pm
+
+    from ..bayes import DLM
+    from .pymc_model import _register
+
+    formula = parse_formula(formula_text)
+    mask = ~np.isnan(y)
+    prior_key: Any = ()
+    for name in sorted(priors or {}):
+        try:
+            prior_key += ((name, _signature([], [priors[name]])),)
+        except _Unkeyable:
+            prior_key += ((name, id(priors[name])),)
+    key = (formula.terms, prior_key, y.shape[0], mask.tobytes())
+    with _LOCK:
+        entry = _SAMPLERS.pop(key, None)
+        if entry is None:
+            with pm.Model() as model:
+                data = pm.Data("y", y)
+                scale = pm.Data("scale", 1.0)
+                values = []
+                for name in formula.param_names:
+                    prior = (priors or {}).get(name)
+                    if prior is not None:
+                        values.append(_register(model, name, prior))
+                    elif name.startswith("phi"):
+                        values.append(pm.Uniform(name, -1.0, 1.0))
+                    else:
+                        values.append(pm.HalfNormal(name, sigma=scale))
+                DLM("obs", formula.build(values), observed=data)
+            entry = (threading.Lock(), nutpie.compile_pymc_model(model))
+        _SAMPLERS[key] = entry
+        while len(_SAMPLERS) > 8:
+            del _SAMPLERS[next(iter(_SAMPLERS))]
+    return entry
+
+
+def _nuts_row(formula_text: str, priors: dict | None, y: np.ndarray, options: dict) -> dict:
+    """Posterior summary of one series by NUTS (nutpie): per parameter mean, sd, the 94% HDI,
+    r_hat, bulk and tail ESS, plus the number of divergences; ``converged`` when every r_hat
+    is at most 1.01 and no transition diverged."""
+    import arviz_stats
+    import nutpie
+
+    lock, compiled = _sampler_for(formula_text, priors, y)
+    opts = {"draws": 500, "tune": 500, "chains": 2, **options}
+    seed = opts.pop("random_seed", None)
+    with lock:
+        model = compiled.with_data(y=y, scale=float(np.nanstd(y)) or 1.0)
+    trace = nutpie.sample(model, seed=seed, progress_bar=False, **opts)
+    names = list(parse_formula(formula_text).param_names)
+    table = arviz_stats.summary(trace, var_names=names, kind="all", ci_prob=0.94,
+                                ci_kind="hdi", round_to="none")
+    row: dict = {}
+    for name in names:
+        for col in table.columns:
+            row[f"{name} {col}"] = float(table.loc[name, col])
+    div = trace["sample_stats"]["diverging"] if "diverging" in trace["sample_stats"] else None
+    row["divergences"] = int(np.asarray(div).sum()) if div is not None else 0
+    rhat = [row[f"{n} r_hat"] for n in names]
+    row.update(log_likelihood=np.nan, converged=bool(np.all(np.asarray(rhat) <= 1.01)
+                                                      and row["divergences"] == 0),
+               n_iter=int(opts["draws"]))
+    return row
+
+
 def _check_priors(model: Any, method: str, priors: dict | None) -> None:
-    """method="map" takes a formula; priors name its parameters."""
-    if method != "map":
+    """method="map" and "nuts" take a formula; priors name its parameters."""
+    if method not in ("map", "nuts"):
         if priors is not None:
-            raise ValueError(f"priors are for method='map'; got method={method!r}")
+            raise ValueError(f"priors are for method='map' or 'nuts'; got method={method!r}")
         return
     if not isinstance(model, str):
-        raise TypeError("method='map' takes a formula (its parameters are named for the "
+        raise TypeError(f"method={method!r} takes a formula (its parameters are named for the "
                         f"priors), e.g. 'level'; got {type(model).__name__}")
     if priors is None:
         return
@@ -531,11 +615,17 @@ def _fit_chunk(model: Any, method: str, init_params: Any, items: tuple, kwargs: 
             row: dict = {"nobs": int(np.isfinite(y).sum()), "error": ""}
             try:
                 _check_series(y)
-                if isinstance(model, str):  # the start from the series' own data
+                if method == "nuts":
+                    pass
+                elif isinstance(model, str):  # the start from the series' own data
                     spec, init, names = _resolve(model, method, init_params, y)
                 else:
                     shared = shared or _resolve(model, method, init_params, y)
                     spec, init, names = shared
+                if method == "nuts":
+                    row.update(_nuts_row(model, priors, y, kwargs))
+                    out.append((sid, row, None))
+                    continue
                 if method in ("mle", "map"):
                     if compiled is None:
                         compiled = _compiled_for(model, spec, init)
@@ -612,16 +702,21 @@ def fit_many(
     data : (B, n) array, wide DataFrame or long DataFrame
         Wide: one column per series (NaN-padded), index = time.  Long: rows of
         (``id_col``, [``time_col``], ``value_col``).  Series ids must be unique.
-    method : {"mle", "em", "map"}
-        Maximum likelihood, EM, or the posterior mode (MAP) of a formula's parameters under
+    method : {"mle", "em", "map", "nuts"}
+        Maximum likelihood, EM, the posterior mode (MAP) of a formula's parameters under
         ``priors`` (as ``pymc.find_MAP`` of :func:`pymc_dlm.bayesian`'s model: the density of
-        the standard deviations themselves, no Jacobian); the MAP table adds ``log_prior``.
+        the standard deviations themselves, no Jacobian; the table adds ``log_prior``), or
+        NUTS (nutpie) per series with those priors: the table has, per parameter, ``mean``,
+        ``sd``, ``hdi_3%``, ``hdi_97%``, ``ess_bulk``, ``ess_tail``, ``r_hat``, ``mcse_*``
+        and ``divergences``; ``converged`` when every r_hat <= 1.01 and nothing diverged;
+        ``log_likelihood`` is NaN.  The PyMC model is compiled once per process, series
+        length and missing pattern, and each series swaps its data in.
     init_params : array_like, optional
         Start for a function ``model`` (shared by every series).
     id_col, time_col, value_col : str, optional
         Column names of a long DataFrame.
     priors : dict, optional
-        For method="map": formula parameter name (``"sigma.level"``, ``"sigma.obs"``,
+        For method="map" or "nuts": formula parameter name (``"sigma.level"``, ``"sigma.obs"``,
         ``"phi.ar"``) to an unnamed PyMC distribution, e.g. ``pm.HalfNormal.dist(2.0)``
         (``pm.HalfFlat.dist()`` for none).  Defaults as :func:`pymc_dlm.bayesian`:
         ``HalfNormal(sigma=std(y))`` per standard deviation, ``Uniform(-1, 1)`` per AR
@@ -643,7 +738,9 @@ def fit_many(
         Report progress on stderr: a bar with the rate and the time left when stderr is a
         terminal, a line per finished chunk otherwise.
     **kwargs
-        To the optimiser (``method``, ``maxiter``, ``tol``; MLE) or to :func:`fit_em`.
+        To the optimiser (``method``, ``maxiter``, ``tol``; MLE and MAP), to :func:`fit_em`,
+        or, for NUTS, ``draws``, ``tune``, ``chains`` (default 500, 500, 2), ``random_seed``
+        and ``target_accept``.
 
     Returns
     -------
@@ -668,8 +765,12 @@ def fit_many(
     >>> res.table["log_likelihood"].round(4).tolist()[:1], res.table["error"].iloc[2]
     ([-633.4646], 'ValueError: the series has no observed value')
     """
-    check_option("method", method, ("mle", "em", "map"))
+    check_option("method", method, ("mle", "em", "map", "nuts"))
     _check_priors(model, method, priors)
+    if method == "nuts":
+        unknown = sorted(set(kwargs) - set(_NUTS_OPTIONS))
+        if unknown:
+            raise ValueError(f"method='nuts' takes {list(_NUTS_OPTIONS)}; got {unknown}")
     if timeout is not None and not (isinstance(timeout, int | float) and timeout > 0):
         raise ValueError(f"timeout must be a number of seconds > 0; got {timeout!r}")
     series = series_table(data, id_col=id_col, time_col=time_col, value_col=value_col)
