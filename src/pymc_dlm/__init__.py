@@ -19,13 +19,13 @@ __version__ = "0.1.0"
 _EXPORTS = {
     "spec": [
         "Autoregressive", "Component", "Cycle", "Irregular", "LocalLevel", "LocalLinearTrend",
-        "Regression", "Seasonal", "StateSpaceModel",
+        "Regression", "Seasonal", "StateSpaceModel", "LevelShift", "Pulse", "SlopeChange",
     ],
     "numeric": [
         "FilterResult", "ForecastResult", "SmootherResult", "forecast", "kalman_filter",
         "kalman_smoother", "loglike", "simulate",
         "KalmanState", "SequenceResult", "StepResult", "concentrated_neg2_loglik", "kalman",
-        "kalman_sequence", "neg2_loglik", "predict_ahead",
+        "kalman_sequence", "neg2_loglik", "predict_ahead", "GapWarning", "regularize",
     ],
     "bayes": ["DLM", "sample_forecast", "sample_states"],
     "workflow": ["bayesian", "fit", "fit_many", "parse_formula"],

@@ -4,6 +4,7 @@ Never imports pytensor or pymc (``tests/test_layering.py`` checks it).
 """
 
 from .assemble import SystemArrays, system_arrays
+from .calendar import GapWarning, regularize
 from .filter import kalman_filter, loglike
 from .forecast import forecast
 from .results import FilterResult, ForecastResult, SmootherResult
@@ -22,6 +23,8 @@ from .stepwise import (
 
 __all__ = [
     "FilterResult",
+    "GapWarning",
+    "regularize",
     "KalmanState",
     "SequenceResult",
     "StepResult",

@@ -9,6 +9,7 @@ from .components import (
     Regression,
     Seasonal,
 )
+from .interventions import LevelShift, Pulse, SlopeChange
 from .model import Component, StateSpaceModel
 
 __all__ = [
@@ -16,9 +17,12 @@ __all__ = [
     "Component",
     "Cycle",
     "Irregular",
+    "LevelShift",
     "LocalLevel",
     "LocalLinearTrend",
+    "Pulse",
     "Regression",
     "Seasonal",
+    "SlopeChange",
     "StateSpaceModel",
 ]
