@@ -9,6 +9,7 @@ import numpy as np
 
 from ..numeric import forecast, kalman_filter, kalman_smoother, simulate
 from ..numeric.components import component_contributions
+from ..numeric.calendar import index_of
 from ..numeric.filter import prepare_y
 from ..numeric.forecast import series_names
 from ..numeric.results import FilterResult, ForecastResult, SmootherResult
@@ -117,7 +118,7 @@ class FitStatistics:
         >>> res = dlm.fit("level", dlm.datasets.load_nile())
         >>> pr = res.get_prediction(start=1, dynamic=40)
         >>> pr.index[0], round(float(pr.y_mean[-1, 0]), 1)
-        (np.int64(1872), 1099.6)
+        (np.int64(1872), 903.8)
         """
         y_arr, index = prepare_y(self.model, self.data, n_time=False)
         n = y_arr.shape[0]
@@ -210,7 +211,7 @@ class FitStatistics:
         model = _tail(ext, n_old).replace(a1=f.a_pred[-1], P1=f.P_pred[-1],
                                           diffuse=(False,) * ext.m, stationary=(False,) * ext.m)
         data = new_y
-        if hasattr(self.data, "index") and not hasattr(new_y, "index"):
+        if index_of(self.data) is not None and index_of(new_y) is None:
             data = _concat(self.data, new_y).iloc[n_old:]
         return self._with_data(model, data)
 
@@ -222,7 +223,7 @@ class FitStatistics:
         if model.n_time is not None:
             from ..numeric.forecast import with_exog
 
-            model = with_exog(model, exog, len(other_y), getattr(other_y, "index", None))
+            model = with_exog(model, exog, len(other_y), index_of(other_y))
         elif exog is not None:
             raise ValueError("exog= was given but the model has no regressors")
         return self._with_data(model, other_y)
@@ -281,7 +282,7 @@ class FitStatistics:
         >>> import pymc_dlm as dlm
         >>> res = dlm.fit("level", dlm.datasets.load_nile())
         >>> res.outliers().iloc[0][["period", "residual"]].tolist()
-        [1898, 'eta[level]']
+        [np.int64(1898), 'eta[level]']
         """
         import pandas as pd
 
@@ -443,11 +444,11 @@ def _concat(data: Any, new: Any) -> Any:
 
     from ..numeric.calendar import extend_index
 
-    if not hasattr(data, "index"):
+    if index_of(data) is None:
         return np.concatenate([np.asarray(data, float).reshape(len(data), -1),
                                np.asarray(new, float).reshape(len(new), -1)]).squeeze(
             axis=1 if np.ndim(data) == 1 else ())
-    if not hasattr(new, "index"):
+    if index_of(new) is None:
         idx = extend_index(data.index, len(new))
         if idx is None:
             raise ValueError("cannot continue y's index for the new data; give new_y a pandas "

@@ -26,11 +26,18 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-__all__ = ["GapWarning", "extend_index", "infer_frequency", "regular_index", "regularize"]
+__all__ = ["GapWarning", "extend_index", "index_of", "infer_frequency", "regular_index",
+           "regularize"]
 
 #: Stretches of three consecutive dates tried when the frequency has to be inferred from gapped
 #: dates (spread evenly over the index).
 _WINDOWS = 64
+
+
+def index_of(y: Any) -> pd.Index | None:
+    """The pandas index of a Series or DataFrame, else None (a list's ``index`` is a method)."""
+    index = getattr(y, "index", None)
+    return index if isinstance(index, pd.Index) else None
 
 
 class GapWarning(UserWarning):
@@ -221,8 +228,8 @@ def regularize(y: Any, *, freq: Any = None, warn: bool = True) -> Any:
     >>> len(y), len(full), str(w[0].message)
     (98, 100, "y's index has 1 gap: 2 missing rows (NaN) inserted at 1900, 1901")
     """
-    index = getattr(y, "index", None)
-    if not isinstance(index, pd.Index):
+    index = index_of(y)
+    if index is None:
         return y
     grid, pos = regular_index(index, freq=freq)
     if pos is None:

@@ -23,7 +23,7 @@ from ..spec.model import StateSpaceModel
 from ..spec.validate import check_y
 from .adjoint import STEADY_TOL, loglike_forward, tail
 from .assemble import SystemArrays, model_arrays
-from .calendar import regularize
+from .calendar import index_of, regularize
 from .kernels import (
     LOG2PI,
     forecast_moments,
@@ -175,9 +175,8 @@ def prepare_y(model: StateSpaceModel, y: Any, *, copy: bool = True, check_inf: b
     dates raise).  ``copy`` and ``check_inf`` as in :func:`~pymc_dlm.spec.validate.check_y`;
     ``n_time=False`` skips the check that a time-varying model covers the n observations.
     """
-    if hasattr(y, "index"):
-        y = regularize(y)
-    index = getattr(y, "index", None)
+    y = regularize(y)
+    index = index_of(y)
     arr = np.ascontiguousarray(check_y(y, model.p, copy=copy, check_inf=check_inf))
     if n_time and model.n_time is not None and model.n_time != arr.shape[0]:
         raise ValueError(

@@ -9,7 +9,7 @@ import numpy as np
 from ..spec.model import StateSpaceModel
 from ..spec.interventions import dummy
 from .assemble import system_arrays
-from .calendar import extend_index
+from .calendar import extend_index, index_of
 from .filter import TOL, _run, overflow_message, prepare_y
 from .results import ForecastResult
 
@@ -27,7 +27,7 @@ def exog_names(model: StateSpaceModel) -> tuple[str, ...]:
 def _exog_array(exog: Any, names: tuple[str, ...], steps: int, index: Any) -> np.ndarray:
     """Future regressors as a (steps, k) float array, checked and aligned to the horizon."""
     k = len(names)
-    if hasattr(exog, "index"):  # pandas: rows by the forecast index, columns by name
+    if index_of(exog) is not None:  # pandas: rows by the forecast index, columns by name
         import pandas as pd
 
         frame = exog.to_frame() if isinstance(exog, pd.Series) else exog

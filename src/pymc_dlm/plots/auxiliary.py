@@ -13,7 +13,8 @@ __all__ = ["plot_auxiliary_residuals"]
 
 def plot_auxiliary_residuals(frame: Any, *, alpha: float = 0.01, axes: Any = None):
     r"""One panel per auxiliary residual (a column of ``frame``), with :math:`\pm z_{1-\alpha/2}`
-    lines and the periods beyond them labelled (D&K 2012, section 2.12, fig. 2.7).
+    lines and the periods beyond them labelled, the largest of a run only (D&K 2012,
+    section 2.12, fig. 2.7).
 
     Parameters
     ----------
@@ -44,7 +45,12 @@ def plot_auxiliary_residuals(frame: Any, *, alpha: float = 0.01, axes: Any = Non
         ax.vlines(x, 0.0, np.nan_to_num(vals), color="C0", lw=1.0)
         ax.axhline(z, color="C3", ls="--", lw=0.8)
         ax.axhline(-z, color="C3", ls="--", lw=0.8)
-        for i in np.flatnonzero(np.abs(np.nan_to_num(vals)) > z):
+        size = np.abs(np.nan_to_num(vals))
+        flagged = np.flatnonzero(size > z)
+        for i in flagged:  # label the largest of neighbouring flags only (a run is one event)
+            near = flagged[np.abs(flagged - i) <= 2]
+            if size[i] < size[near].max():
+                continue
             ax.annotate(str(frame.index[i].date() if hasattr(frame.index[i], "date")
                             else frame.index[i]), (x[i], vals[i]), fontsize=8,
                         xytext=(3, 0), textcoords="offset points")

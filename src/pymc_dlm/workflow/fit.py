@@ -7,7 +7,7 @@ from typing import Any, Callable
 import numpy as np
 
 from ..estimation import EMResult, MLEResult, fit_em, fit_mle
-from ..numeric.calendar import regularize
+from ..numeric.calendar import index_of, regularize
 from ..spec.model import StateSpaceModel
 from ..spec.validate import check_option
 from .formula import Formula, parse_formula
@@ -86,7 +86,7 @@ def fit(
     check_option("method", method, ("mle", "em"))
     y = regularize(y, freq=freq)
     if isinstance(model, str):
-        formula = parse_formula(model).bind(data, getattr(y, "index", None))
+        formula = parse_formula(model).bind(data, index_of(y))
         start = formula.start(y)
         if method == "em":
             if any(n.startswith("phi") for n in formula.param_names):
