@@ -19,15 +19,15 @@ __version__ = "0.1.0"
 _EXPORTS = {
     "spec": [
         "Autoregressive", "Component", "Cycle", "DampedTrend", "DynamicFactor", "Irregular",
-        "LocalLevel", "LocalLinearTrend", "PolynomialTrend", "Regression", "SARIMAX", "Seasonal",
-        "StateSpaceModel", "VAR",
+        "LevelShift", "LocalLevel", "LocalLinearTrend", "PolynomialTrend", "Pulse", "Regression",
+        "SARIMAX", "Seasonal", "SlopeChange", "StateSpaceModel", "VAR",
     ],
     "numeric": [
         "FilterResult", "ForecastResult", "ImpulseResponse", "SmootherResult", "fevd", "forecast",
         "impulse_responses", "kalman_filter",
         "kalman_smoother", "loglike", "simulate",
         "KalmanState", "SequenceResult", "StepResult", "concentrated_neg2_loglik", "kalman",
-        "kalman_sequence", "neg2_loglik", "predict_ahead",
+        "kalman_sequence", "neg2_loglik", "predict_ahead", "GapWarning", "regularize",
     ],
     "bayes": ["DLM", "sample_forecast", "sample_states"],
     "workflow": ["bayesian", "fit", "fit_many", "parse_formula"],

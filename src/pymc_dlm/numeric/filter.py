@@ -30,6 +30,7 @@ from ..spec.model import StateSpaceModel
 from ..spec.validate import check_y
 from .adjoint import STEADY_TOL, loglike_forward, tail
 from .assemble import SystemArrays, at_time, model_arrays
+from .calendar import index_of, regularize
 from .kernels import (
     LOG2PI,
     forecast_moments,
@@ -44,7 +45,7 @@ from .kernels import (
 from .results import FilterResult
 
 __all__ = ["CONVENTIONS", "TOL", "TOL_DIFFUSE", "diffuse_obs_counts", "kalman_filter", "loglike",
-           "prepare_y"]
+           "overflow_message", "prepare_y"]
 
 #: Relative tolerance for a singular F (Cholesky pivot / eigenvalue vs the largest): 100 eps.
 TOL = 100.0 * np.finfo(np.float64).eps
@@ -174,19 +175,32 @@ def _filter_loop(  # pragma: no cover - compiled
     return n_diffuse, -1
 
 
-def prepare_y(model: StateSpaceModel, y: Any, *, copy: bool = True,
-              check_inf: bool = True) -> tuple[np.ndarray, Any]:
+def prepare_y(model: StateSpaceModel, y: Any, *, copy: bool = True, check_inf: bool = True,
+              n_time: bool = True) -> tuple[np.ndarray, Any]:
     """Validate y against the model: return the (n, p) float array and the pandas index (or None).
 
-    ``copy`` and ``check_inf`` as in :func:`~pymc_dlm.spec.validate.check_y`.
+    A pandas y is put on the regular grid of its index first
+    (:func:`~pymc_dlm.numeric.calendar.regularize`: absent periods become NaN rows, with a
+    :class:`~pymc_dlm.numeric.calendar.GapWarning`; duplicate, unsorted or frequency-less
+    dates raise).  ``copy`` and ``check_inf`` as in :func:`~pymc_dlm.spec.validate.check_y`;
+    ``n_time=False`` skips the check that a time-varying model covers the n observations.
     """
-    index = getattr(y, "index", None)
+    y = regularize(y)
+    index = index_of(y)
     arr = np.ascontiguousarray(check_y(y, model.p, copy=copy, check_inf=check_inf))
-    if model.n_time is not None and model.n_time != arr.shape[0]:
+    if n_time and model.n_time is not None and model.n_time != arr.shape[0]:
         raise ValueError(
             f"the model is time-varying over n = {model.n_time} steps but y has {arr.shape[0]}"
         )
     return arr, index
+
+
+def overflow_message(t: int | None = None) -> str:
+    """The one error every function gives when the covariances overflow."""
+    where = "" if t is None else f" at t = {t}"
+    return (f"the Kalman filter's covariances overflowed (not finite{where}): an explosive "
+            "transition (an eigenvalue of T above 1 in modulus) over a long stretch without "
+            "observations; shorten the gap or the horizon, or check T")
 
 
 def _run(sys: SystemArrays, y: np.ndarray, store: bool, tol: float, stop_proper: bool = False):
@@ -208,12 +222,15 @@ def _run(sys: SystemArrays, y: np.ndarray, store: bool, tol: float, stop_proper:
         a_end=np.empty(m),
         P_end=np.empty((m, m)),
     )
-    n_diffuse, err_t = _filter_loop(
-        y, sys.Z, sys.d, sys.H, sys.T, sys.c, sys.R, sys.Q, sys.a1, sys.P1, sys.P1inf,
-        tol, TOL_DIFFUSE, store, out["a_pred"], out["P_pred"], out["a_filt"], out["P_filt"],
-        out["v"], out["F"], out["K"], out["Finv"], out["llf_t"], out["rank_t"], out["Pinf_pred"],
-        stop_proper, out["a_end"], out["P_end"],
-    )
+    try:
+        n_diffuse, err_t = _filter_loop(
+            y, sys.Z, sys.d, sys.H, sys.T, sys.c, sys.R, sys.Q, sys.a1, sys.P1, sys.P1inf,
+            tol, TOL_DIFFUSE, store, out["a_pred"], out["P_pred"], out["a_filt"],
+            out["P_filt"], out["v"], out["F"], out["K"], out["Finv"], out["llf_t"],
+            out["rank_t"], out["Pinf_pred"], stop_proper, out["a_end"], out["P_end"],
+        )
+    except np.linalg.LinAlgError:  # a decomposition met inf/NaN: the recursion overflowed
+        raise ValueError(overflow_message()) from None
     if n_diffuse < 0:
         raise ValueError(
             f"H[{err_t}] (observed block) is not diagonal and not positive definite; the exact "
@@ -342,7 +359,10 @@ def loglike_total(y, Z, d, H, T, c, R, Q, a1, P1, P1inf, tol, tol_diffuse,
 def _loglike_t(sys: SystemArrays, y: np.ndarray, tol: float) -> np.ndarray:
     """Per-step log-likelihood (:func:`loglike_steps`, with its fall-backs)."""
     llf_t = np.empty(y.shape[0])
-    status = loglike_steps(y, *sys, tol, TOL_DIFFUSE, STEADY_TOL, llf_t)
+    try:
+        status = loglike_steps(y, *sys, tol, TOL_DIFFUSE, STEADY_TOL, llf_t)
+    except np.linalg.LinAlgError:
+        raise ValueError(overflow_message()) from None
     if status == -2:  # singular F_t: the generalised-inverse path
         return _run(sys, y, False, tol)[0]["llf_t"]
     if status >= 0:
@@ -455,6 +475,8 @@ def kalman_filter(model: StateSpaceModel, y: Any, *, tol: float = TOL,
         If an entry of the model is symbolic, or y is not numeric.
     ValueError
         If y has the wrong shape, holds inf, or disagrees with a time-varying model's length.
+        Also if the covariances overflow (an explosive T over a long run of missing
+        values); the smoother, the log-likelihood and the forecasts raise the same error.
 
     Examples
     --------
@@ -552,7 +574,10 @@ def loglike(model: StateSpaceModel, y: Any, *, tol: float = TOL,
     y_arr, _ = prepare_y(model, y, copy=False, check_inf=False)
     sys = model_arrays(model)
     if convention == "statsmodels" and burn == 0:
-        status, total = loglike_total(y_arr, *sys, tol, TOL_DIFFUSE, STEADY_TOL)
+        try:
+            status, total = loglike_total(y_arr, *sys, tol, TOL_DIFFUSE, STEADY_TOL)
+        except np.linalg.LinAlgError:
+            raise ValueError(overflow_message()) from None
         if status == -1:
             return total
         if status == -3:
@@ -560,7 +585,10 @@ def loglike(model: StateSpaceModel, y: Any, *, tol: float = TOL,
         return float(_loglike_t(sys, y_arr, tol).sum())
     burn = _check_options(convention, burn, y_arr.shape[0])
     check_y(y_arr, model.p)  # raises on inf
-    llf_t = _loglike_t(sys, y_arr, tol)
+    try:
+        llf_t = _loglike_t(sys, y_arr, tol)
+    except np.linalg.LinAlgError:
+        raise ValueError(overflow_message()) from None
     if convention == "kfas":
         _kfas_shift(sys, y_arr, llf_t)
     return float(llf_t[burn:].sum())

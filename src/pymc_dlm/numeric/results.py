@@ -99,6 +99,11 @@ class SmootherResult:
         :math:`N^{(0)}` parts in diffuse steps).
     filter : FilterResult
         The filter output the smoother ran on.
+    signal, signal_var : (n, p), (n, p, p) ndarray
+        Smoothed signal :math:`\hat\theta_t = Z_t\hat\alpha_t + d_t` and its covariance
+        :math:`Z_t V_t Z_t'` (D&K 2012, section 4.5.3; computed on access).
+    Zd : tuple of ndarray
+        The system arrays ``Z`` (nt, p, m) and ``d`` (nt, p) the smoother ran with.
     """
 
     a_smooth: np.ndarray
@@ -110,6 +115,27 @@ class SmootherResult:
     r: np.ndarray
     N: np.ndarray
     filter: FilterResult
+    Zd: tuple = ()
+
+    @property
+    def signal(self) -> np.ndarray:
+        r"""(n, p) smoothed signal :math:`Z_t \hat\alpha_t + d_t`."""
+        Z, d = self._Zd()
+        return np.einsum("tpm,tm->tp", Z, self.a_smooth) + d
+
+    @property
+    def signal_var(self) -> np.ndarray:
+        r"""(n, p, p) covariance :math:`Z_t V_t Z_t'` of the smoothed signal."""
+        Z, _ = self._Zd()
+        return np.einsum("tpi,tij,tqj->tpq", Z, self.V, Z)
+
+    def _Zd(self) -> tuple[np.ndarray, np.ndarray]:
+        if not self.Zd:
+            raise ValueError("this smoother result holds no Z and d (built by hand)")
+        n = self.a_smooth.shape[0]
+        Z, d = self.Zd
+        return (np.broadcast_to(Z, (n,) + Z.shape[1:]) if Z.shape[0] == 1 else Z[:n],
+                np.broadcast_to(d, (n,) + d.shape[1:]) if d.shape[0] == 1 else d[:n])
 
     @property
     def index(self) -> Any:

@@ -13,6 +13,7 @@ from .components import (
     Seasonal,
 )
 from .factor import DynamicFactor
+from .interventions import LevelShift, Pulse, SlopeChange
 from .model import Component, StateSpaceModel
 from .var import VAR
 
@@ -23,12 +24,15 @@ __all__ = [
     "DampedTrend",
     "DynamicFactor",
     "Irregular",
+    "LevelShift",
     "LocalLevel",
     "LocalLinearTrend",
     "PolynomialTrend",
+    "Pulse",
     "Regression",
     "SARIMAX",
     "Seasonal",
+    "SlopeChange",
     "StateSpaceModel",
     "VAR",
 ]
