@@ -130,9 +130,8 @@ class DLM:
       predictive of this kind is the one-step predictive at prior draws of :math:`\theta`
       (given the data; it shows what the priors imply for the forecast errors).
     - ``"states"``: :math:`y^{rep} = Z\alpha + d + \varepsilon`, :math:`\alpha` from the
-      simulation smoother at each draw (replicates given the states; much tighter than the
-      data's own noise around the smoothed signal suggests only when H is small).  Slower
-      (object mode, one smoother pass per draw).
+      simulation smoother at each draw (replicates of the data given the states, the
+      check of the observation equation).  Slower: object mode, one smoother pass per draw.
     - ``"simulate"``: unconditional simulation from :math:`\alpha_1 \sim N(a_1, P_1)` (eq. 3.1).
       Needs a proper initial distribution: a model with a diffuse state raises
       :class:`ValueError` (give the state a proper ``a1``, ``P1`` with ``diffuse=False``).

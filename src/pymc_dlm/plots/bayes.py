@@ -102,11 +102,18 @@ def residual_check_data(dt: Any, *, ci_prob: float = 0.94, max_lag: int = 20) ->
         bands[PANELS[3]].append((grid, -half, half))
 
     def stack(parts: list, labels: tuple, k: str) -> Any:
+        """One DataArray per panel: series of different lengths (missing values) NaN-padded."""
         xdim = f"{k} index"
-        arrays = [xr.DataArray(np.stack(part).astype(float) if not np.issubdtype(
-            np.asarray(part[0]).dtype, np.datetime64) else np.stack([np.asarray(a, float)
-                                                                    for a in part]),
-            dims=(labels[0], xdim), coords={labels[0]: list(labels[1:])}) for part in parts]
+        width = max(len(part[0]) for part in parts)
+        arrays = []
+        for part in parts:
+            rows = np.full((len(part), width), np.nan)
+            for j, a in enumerate(part):
+                a = np.asarray(a)
+                rows[j, : a.size] = _decimal_year(a) if np.issubdtype(a.dtype, np.datetime64) \
+                    else a
+            arrays.append(xr.DataArray(rows, dims=(labels[0], xdim),
+                                       coords={labels[0]: list(labels[1:])}))
         out = xr.concat(arrays, dim=sdims[0]) if sdims else arrays[0]
         if sdims:
             out = out.assign_coords({sdims[0]: e_all[sdims[0]].values})
@@ -115,7 +122,6 @@ def residual_check_data(dt: Any, *, ci_prob: float = 0.94, max_lag: int = 20) ->
     lines_ds = xr.Dataset({k: stack(v, ("plot_axis", "x", "y"), k) for k, v in lines.items()})
     bands_ds = xr.Dataset({k: stack(v, ("kwarg", "x", "y_bottom", "y_top"), k)
                            for k, v in bands.items()})
-    # the residuals' x is time: keep its own values (years or dates) for the first panel
     return lines_ds, bands_ds
 
 
@@ -146,10 +152,11 @@ def plot_residual_diagnostics(dt: Any, *, ci_prob: float = 0.94, max_lag: int = 
     >>> from pymc_dlm.plots import plot_residual_diagnostics
     >>> res = dlm.estimation.fit_mle(dlm.LocalLevel(30.0, 100.0), dlm.datasets.load_nile())
     >>> pc = plot_residual_diagnostics(res.to_datatree(), backend="none")
-    >>> sorted(pc.viz.data_vars)[:2]
+    >>> sorted(pc.viz["plot"].data_vars)[:2]
     ['PIT ECDF - uniform', 'normal QQ']
     """
     from arviz_base import rcParams
+    from arviz_base.labels import BaseLabeller
     from arviz_plots import PlotCollection
     from arviz_plots.visuals import fill_between_y, labelled_title, line_xy
 
@@ -178,8 +185,17 @@ def plot_residual_diagnostics(dt: Any, *, ci_prob: float = 0.94, max_lag: int = 
         ref[PANELS[1]] = ref[PANELS[1]].where(ref[PANELS[1]].plot_axis == "x",
                                               sign * 1.96 / np.sqrt(n_obs))
         pc.map(line_xy, name, data=ref, color="B2", linestyle=":")
-    pc.map(labelled_title, "title", subset_info=True, ignore_aes=set(pc.aes_set))
+    pc.map(labelled_title, "title", subset_info=True, labeller=BaseLabeller(),
+           ignore_aes=set(pc.aes_set))
     return pc
+
+
+def _decimal_year(a: np.ndarray) -> np.ndarray:
+    """Dates as decimal years (one numeric x axis for every panel)."""
+    import pandas as pd
+
+    d = pd.DatetimeIndex(a)
+    return np.asarray(d.year + (d.dayofyear - 1) / 365.25, dtype=float)
 
 
 def _n_residuals(dt: Any, lines: Any) -> Any:

@@ -151,7 +151,8 @@ def _bayes(formula: Formula, y: pd.Series, method: str, draws: int, tune: int, c
 
 
 def _nuts_report(out: Path, model: Any, idata: Any, seed: int | None) -> dict:
-    """The NUTS part of the report folder: ``trace.png``, ``rank.png``, ``ppc.png`` (one-step
+    """The NUTS part of the report folder: ``trace.png``, ``rank.png`` (two chains or more),
+    ``ppc.png`` (one-step
     posterior predictive PIT), ``diagnostics.png`` (standardized residuals, ACF, QQ and PIT
     with posterior bands), ``posterior.zarr`` (the whole DataTree: posterior, sample stats,
     log-likelihood, posterior predictive, residuals; ``xarray.open_datatree(path,
@@ -165,7 +166,10 @@ def _nuts_report(out: Path, model: Any, idata: Any, seed: int | None) -> dict:
     from ..plots.bayes import plot_residual_diagnostics
 
     names = [v.name for v in model.free_RVs]
-    for fname, draw in (("trace", az.plot_trace_dist), ("rank", az.plot_rank)):
+    plots = [("trace", az.plot_trace_dist)]
+    if idata.posterior.sizes["chain"] > 1:  # rank plots compare chains
+        plots.append(("rank", az.plot_rank))
+    for fname, draw in plots:
         pc = draw(idata, var_names=names)
         pc.savefig(out / f"{fname}.png", dpi=100)
         plt.close("all")
