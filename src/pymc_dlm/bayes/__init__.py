@@ -3,7 +3,8 @@
 The only layer that imports pymc.
 """
 
-from .distribution import DLM
+from .distribution import DLM, Data
+from .residuals import add_residuals
 from .states import sample_forecast, sample_states
 
-__all__ = ["DLM", "sample_forecast", "sample_states"]
+__all__ = ["DLM", "Data", "add_residuals", "sample_forecast", "sample_states"]

@@ -91,6 +91,7 @@ def sample_states(
     idata: Any,
     kind: Literal["smoothed", "filtered", "simulated"] = "smoothed",
     *,
+    covariance: Literal["full", "diagonal", "none"] = "full",
     var_name: str | None = None,
     random_seed: Any = None,
 ) -> xr.Dataset:
@@ -107,6 +108,12 @@ def sample_states(
         \theta)` per draw (D&K eqs. 4.44, 4.69); ``"filtered"``: :math:`a_{t|t}, P_{t|t}`;
         ``"simulated"``: one draw of the whole state path per posterior draw (simulation
         smoother of Durbin and Koopman 2002), i.e. draws from :math:`p(\alpha \mid y)`.
+    covariance : {"full", "diagonal", "none"}, default "full"
+        What to keep of the state covariances (smoothed/filtered): the full matrices,
+        ``8 S n m^2`` bytes for S draws (2 x 1000 draws of a 13-state model with n = 144:
+        390 MB); their diagonals ``state_var``, ``8 S n m`` bytes (30 MB); or none.  The
+        means take ``8 S n m`` bytes (30 MB there).  One draw's covariances are computed
+        and dropped at a time, so the peak memory is that of what is kept.
     var_name : str, optional
         Which DLM variable, when the model has several.
     random_seed : int or numpy Generator, optional
@@ -116,7 +123,8 @@ def sample_states(
     -------
     xarray.Dataset
         ``state_mean`` (chain, draw, time, state) and ``state_cov`` (chain, draw, time, state,
-        state_bis) for smoothed/filtered; ``states`` (chain, draw, time, state) for simulated.
+        state_bis) or ``state_var`` (chain, draw, time, state) for smoothed/filtered;
+        ``states`` (chain, draw, time, state) for simulated.
 
     Examples
     --------
@@ -130,6 +138,7 @@ def sample_states(
     2
     """
     check_option("kind", kind, ("smoothed", "filtered", "simulated"))
+    check_option("covariance", covariance, ("full", "diagonal", "none"))
     rv = _dlm_variable(model, var_name)
     info = rv.owner.op.dlm_info
     y = _data(model, rv)
@@ -139,21 +148,32 @@ def sample_states(
     nchain, ndraw = post.sizes["chain"], post.sizes["draw"]
     n, m = y.shape[0], info.model.m
     mean = np.empty((nchain, ndraw, n, m))
-    cov = None if kind == "simulated" else np.empty((nchain, ndraw, n, m, m))
+    keep = "none" if kind == "simulated" else covariance
+    cov = {"full": lambda: np.empty((nchain, ndraw, n, m, m)),
+           "diagonal": lambda: np.empty((nchain, ndraw, n, m)), "none": lambda: None}[keep]()
     for c, d, num in _draws(model, rv, post):
+        if kind == "simulated":
+            mean[c, d] = simulation_smoother(num, y, rng)
+            continue
         if kind == "smoothed":
             s = kalman_smoother(num, y)
-            mean[c, d], cov[c, d] = s.a_smooth, s.V
-        elif kind == "filtered":
-            f = kalman_filter(num, y)
-            mean[c, d], cov[c, d] = f.a_filt, f.P_filt
+            mean[c, d], V = s.a_smooth, s.V
         else:
-            mean[c, d] = simulation_smoother(num, y, rng)
+            f = kalman_filter(num, y)
+            mean[c, d], V = f.a_filt, f.P_filt
+        if keep == "full":
+            cov[c, d] = V
+        elif keep == "diagonal":
+            cov[c, d] = np.diagonal(V, axis1=1, axis2=2)
     coords = {"chain": np.asarray(post["chain"]), "draw": np.asarray(post["draw"]), tname: tvals,
               "state": list(info.model.state_names)}
     dims = ("chain", "draw", tname, "state")
     if kind == "simulated":
         return xr.Dataset({"states": (dims, mean)}, coords=coords)
+    if keep == "none":
+        return xr.Dataset({"state_mean": (dims, mean)}, coords=coords)
+    if keep == "diagonal":
+        return xr.Dataset({"state_mean": (dims, mean), "state_var": (dims, cov)}, coords=coords)
     coords["state_bis"] = list(info.model.state_names)
     return xr.Dataset({"state_mean": (dims, mean), "state_cov": (dims + ("state_bis",), cov)},
                       coords=coords)

@@ -398,6 +398,91 @@ class FitStatistics:
         gen = np.random.default_rng(rng)
         return np.stack([simulate(model, n, rng=gen)[0] for _ in range(repetitions)])
 
+    def to_datatree(self, posterior: dict | None = None, *, name: str = "y",
+                    lags: Any = 10) -> Any:
+        r"""The fit as an ArviZ DataTree: one chain with one draw, like a Bayesian fit's.
+
+        Groups: ``posterior`` (the estimates), ``observed_data`` (y), ``log_likelihood``
+        (the pointwise terms :math:`\log p(y_t \mid y_{1:t-1})` at the estimate, the d
+        diffuse steps folded into step d + 1 as :class:`pymc_dlm.DLM` does) and
+        ``residuals`` (as :func:`pymc_dlm.add_residuals`: one-step predictions, v_t, F_t,
+        standardized residuals, Ljung-Box, Jarque-Bera, H).  So ``az.plot_forest([mle_tree,
+        nuts_idata])`` and the residual plots of :mod:`pymc_dlm.plots.bayes` show MLE, EM and
+        NUTS side by side.
+
+        Parameters
+        ----------
+        posterior : dict, optional
+            ``{variable: value}`` to store as the posterior (e.g. named as in a PyMC model,
+            ``{"sigma_obs": ...}``).  Default: MLE, each parameter by its name and, for
+            ``"log sigma2.x"``, also ``"sigma2.x"`` (its exponential); EM, ``params``.
+        name : str, default "y"
+            Name of the observed variable (use the PyMC model's to compare with it).
+        lags : int or sequence of int
+            Ljung-Box lags of the residual group.
+
+        Returns
+        -------
+        xarray.DataTree
+
+        Examples
+        --------
+        >>> import pymc_dlm as dlm
+        >>> res = dlm.estimation.fit_mle(dlm.LocalLevel(30.0, 100.0), dlm.datasets.load_nile())
+        >>> dt = res.to_datatree(name="flow")
+        >>> round(dt.posterior["sigma2.obs"].item()), dt.log_likelihood["flow"].shape
+        (15099, (1, 1, 99))
+        """
+        import pandas as pd
+        from arviz_base import from_dict
+
+        from ..numeric.assemble import at_time, system_arrays
+        from ..numeric.residual_stats import residual_dataset
+
+        filt = self.filter()
+        y = np.asarray(filt.y if hasattr(filt, "y") else self.data, dtype=np.float64)
+        y = y.reshape(y.shape[0], -1)
+        n, p = y.shape
+        if posterior is None:
+            if isinstance(self.params, dict):
+                posterior = dict(self.params)
+            else:
+                names = getattr(self, "param_names", ()) or [f"psi[{i}]" for i in range(len(self.params))]
+                posterior = dict(zip(names, np.asarray(self.params, float), strict=True))
+                posterior.update({k[4:]: float(np.exp(v)) for k, v in list(posterior.items())
+                                  if k.startswith("log ")})
+        index = getattr(self.data, "index", None)
+        tvals = np.asarray(index) if index is not None else np.arange(n)
+        nd = filt.n_diffuse
+        k = min(nd, n - 1)
+        ll = np.concatenate([[filt.llf_t[: k + 1].sum()], filt.llf_t[k + 1:]])
+        sys = system_arrays(self.model)
+        yhat = np.full((1, 1, n, p), np.nan)
+        F = np.full((1, 1, n, p, p), np.nan)
+        for t in range(nd, n):
+            Z, d, H = at_time(sys.Z, t), at_time(sys.d, t), at_time(sys.H, t)
+            yhat[0, 0, t] = Z @ filt.a_pred[t] + d
+            F[0, 0, t] = Z @ filt.P_pred[t] @ Z.T + H
+        cols = getattr(self.data, "columns", None)
+        series = None if p == 1 else ("series", [str(c) for c in cols] if cols is not None
+                                      else np.arange(p))
+        obs = y[:, 0] if p == 1 else y
+        obs_dims = ["time"] if p == 1 else ["time", "series"]
+        tree = from_dict(
+            {"posterior": {k_: np.reshape(np.asarray(v, float), (1, 1) + np.shape(v))
+                           for k_, v in posterior.items()},
+             "observed_data": {name: obs},
+             "log_likelihood": {name: ll[None, None]}},
+            dims={name: obs_dims},
+            coords={"time": pd.Index(tvals), **({"series": series[1]} if series else {})},
+        )
+        lld = tree["log_likelihood"].to_dataset()
+        tree["log_likelihood"] = lld.assign_coords(time=tvals[k:]) if "time" in lld.dims else \
+            lld.rename({d_: "time" for d_ in lld[name].dims[2:3]}).assign_coords(time=tvals[k:])
+        tree["residuals"] = residual_dataset(y, yhat, F, time=("time", tvals), series=series,
+                                             lags=lags)
+        return tree
+
     def plot(self, kind: str = "diagnostics", *, steps: int = 10, exog: Any = None,
              **kwargs: Any):
         """Plot the fit: ``kind`` is one of "diagnostics", "filtered", "smoothed", "forecast"

@@ -183,9 +183,17 @@ def _bayes(formula: Formula, y: pd.Series, method: str, draws: int, tune: int, c
     else:
         import arviz as az
 
+        from ..bayes import add_residuals
+
         with model:
             idata = pm.sample(draws=draws, tune=tune, chains=chains, cores=1, random_seed=seed,
                               progressbar=True, compute_convergence_checks=False)
+            # the check loop: pointwise log-likelihood (LOO), one-step-ahead posterior
+            # predictive (the DLM's default replicates) and the residuals of every draw
+            pm.compute_log_likelihood(idata, progressbar=False)
+            pm.sample_posterior_predictive(idata, extend_inferencedata=True, random_seed=seed,
+                                           progressbar=False)
+        add_residuals(idata, model)
         values = [float(idata.posterior[n].median()) for n in names]
         table = az.summary(idata, var_names=names)
         extra = "\n" + table.to_string()
@@ -198,6 +206,53 @@ def _bayes(formula: Formula, y: pd.Series, method: str, draws: int, tune: int, c
         nobs=int(np.count_nonzero(~np.isnan(y.to_numpy()))),
         df_model=len(names) + int(np.sum(numeric.diffuse)), method=method, data=y, extra=extra)
     return res, (model, idata)
+
+
+def _nuts_report(out: Path, model: Any, idata: Any, seed: int | None) -> dict:
+    """The NUTS part of the report folder: ``trace.png``, ``rank.png`` (two chains or more),
+    ``ppc.png`` (one-step
+    posterior predictive PIT), ``diagnostics.png`` (standardized residuals, ACF, QQ and PIT
+    with posterior bands), ``posterior.zarr`` (the whole DataTree: posterior, sample stats,
+    log-likelihood, posterior predictive, residuals; ``xarray.open_datatree(path,
+    engine="zarr", consolidated=False)`` reads it).  Returns the summary's extra entries:
+    R-hat, bulk and tail ESS per parameter, PSIS-LOO's elpd and the largest Pareto k."""
+    import warnings
+
+    import arviz as az
+    import matplotlib.pyplot as plt
+
+    from ..plots.bayes import plot_residual_diagnostics
+
+    names = [v.name for v in model.free_RVs]
+    plots = [("trace", az.plot_trace_dist)]
+    if idata.posterior.sizes["chain"] > 1:  # rank plots compare chains
+        plots.append(("rank", az.plot_rank))
+    for fname, draw in plots:
+        pc = draw(idata, var_names=names)
+        pc.savefig(out / f"{fname}.png", dpi=100)
+        plt.close("all")
+    rv = [v.name for v in model.observed_RVs][0]
+    pv = idata.residuals["prediction_variance"].isel(chain=0, draw=0)
+    tdim = pv.dims[0]
+    keep = np.isfinite(pv.values.reshape(pv.sizes[tdim], -1)).all(axis=1)
+    # the diffuse steps replicate the data (no proper one-step prediction): left out
+    pc = az.plot_ppc_pit(idata, var_names=[rv], coords={tdim: pv[tdim].values[keep]})
+    pc.savefig(out / "ppc.png", dpi=100)
+    plt.close("all")
+    pc = plot_residual_diagnostics(idata, figure_kwargs={"figsize": (14, 3.5)})
+    pc.savefig(out / "diagnostics.png", dpi=100)
+    plt.close("all")
+    idata.to_zarr(out / "posterior.zarr", consolidated=False)
+    table = az.summary(idata, var_names=names)
+    with warnings.catch_warnings():  # a short run can have large k-hat: reported below
+        warnings.simplefilter("ignore", UserWarning)
+        loo = az.loo(idata, var_name=rv, pointwise=True)
+    return {
+        "r_hat": {k: (None if not np.isfinite(v) else float(v)) for k, v in table["r_hat"].items()},
+        "ess_bulk": {k: float(v) for k, v in table["ess_bulk"].items()},
+        "ess_tail": {k: float(v) for k, v in table["ess_tail"].items()},
+        "elpd_loo": float(loo.elpd), "max_pareto_k": float(loo.pareto_k.max()),
+    }
 
 
 def _natural(res: Any, formula: Formula) -> dict:
@@ -295,6 +350,8 @@ def run_fit(y: pd.Series, formula: str, method: str, out: str | Path, *, steps: 
     echo(text)
     pd.DataFrame({"parameter": list(natural), "estimate": list(natural.values())}).to_csv(
         out / "params.csv", index=False)
+    nuts = bayes is not None and method == "nuts"
+    summary_extra = _nuts_report(out, *bayes, seed) if nuts else {}
     if steps == 0:
         pass
     elif bayes is not None and method == "nuts":
@@ -317,7 +374,10 @@ def run_fit(y: pd.Series, formula: str, method: str, out: str | Path, *, steps: 
         ax.figure.savefig(out / "forecast.png", dpi=100)
         plt.close(ax.figure)
         fc.to_csv(out / "forecast.csv")
-    for kind in ("smoothed", "components", "diagnostics"):
+    kinds = ("smoothed", "components", "diagnostics")
+    if method == "nuts":  # diagnostics.png: posterior bands, by _nuts_report
+        kinds = kinds[:2]
+    for kind in kinds:
         axes = res.plot(kind)
         fig = np.ravel(np.asarray(axes, dtype=object))[0].figure
         fig.savefig(out / f"{kind}.png", dpi=100)
@@ -331,6 +391,7 @@ def run_fit(y: pd.Series, formula: str, method: str, out: str | Path, *, steps: 
     if not table.empty:
         summary["coefficients"] = {k: {"coef": float(r["coef"]), "std_err": float(r["std err"])}
                                    for k, r in table.iterrows()}
+    summary.update(summary_extra)
     (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     echo(f"report written to {out}/")
     return summary
