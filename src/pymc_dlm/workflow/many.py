@@ -10,7 +10,9 @@ is thread-safe, so multi-threaded Dask workers compile once too.  With a
 stream back and are kept as they finish, so a run stopped by a timeout, a lost worker or an
 interrupt returns what finished.  A series that fails (all missing, inf, a non-finite
 start...) gets its error recorded in the table; the others go on.  Forecasts of all series
-run as one batched filter (:func:`pymc_dlm.numeric.batch.forecast_many`).
+run as one batched filter (:func:`pymc_dlm.numeric.batch.forecast_many`).  Bayesian fits per
+series: the posterior mode under priors (``method="map"``) or NUTS (``method="nuts"``,
+nutpie, one compiled PyMC model per process with each series' data swapped in).
 """
 
 from __future__ import annotations
@@ -57,6 +59,7 @@ class ManyResult:
     data : dict
         Series id to the series fitted (trailing missing values removed).
     method : str
+        "mle", "em", "map" or "nuts" (no models: posterior summaries in the table).
     cause : str
         Why the run stopped early (a timeout, ``KilledWorker``...); empty when every chunk ran.
     """
@@ -605,7 +608,8 @@ def _fit_chunk(model: Any, method: str, init_params: Any, items: tuple, kwargs: 
     triples.
 
     A formula's starting values come from each series' own data; a model's or a function's
-    start is shared.  The compiled log-likelihood is looked up once per chunk (by structure).
+    start is shared.  The compiled log-likelihood is looked up once per chunk (by structure);
+    MAP adds the compiled log-prior, NUTS samples the compiled PyMC model.
     """
     out = []
     compiled = shared = prior = None
@@ -615,17 +619,15 @@ def _fit_chunk(model: Any, method: str, init_params: Any, items: tuple, kwargs: 
             row: dict = {"nobs": int(np.isfinite(y).sum()), "error": ""}
             try:
                 _check_series(y)
-                if method == "nuts":
-                    pass
-                elif isinstance(model, str):  # the start from the series' own data
+                if method == "nuts":  # a posterior summary, no point estimate
+                    row.update(_nuts_row(model, priors, y, kwargs))
+                    out.append((sid, row, None))
+                    continue
+                if isinstance(model, str):  # the start from the series' own data
                     spec, init, names = _resolve(model, method, init_params, y)
                 else:
                     shared = shared or _resolve(model, method, init_params, y)
                     spec, init, names = shared
-                if method == "nuts":
-                    row.update(_nuts_row(model, priors, y, kwargs))
-                    out.append((sid, row, None))
-                    continue
                 if method in ("mle", "map"):
                     if compiled is None:
                         compiled = _compiled_for(model, spec, init)
@@ -771,6 +773,11 @@ def fit_many(
         unknown = sorted(set(kwargs) - set(_NUTS_OPTIONS))
         if unknown:
             raise ValueError(f"method='nuts' takes {list(_NUTS_OPTIONS)}; got {unknown}")
+        import importlib.util
+
+        if importlib.util.find_spec("nutpie") is None:
+            raise ImportError("method='nuts' samples with nutpie, which is not installed "
+                              "(pip install 'pymc-dlm[nutpie]')")
     if timeout is not None and not (isinstance(timeout, int | float) and timeout > 0):
         raise ValueError(f"timeout must be a number of seconds > 0; got {timeout!r}")
     series = series_table(data, id_col=id_col, time_col=time_col, value_col=value_col)
