@@ -615,7 +615,9 @@ def _fit_chunk(model: Any, method: str, init_params: Any, items: tuple, kwargs: 
     compiled = shared = prior = None
     with _blas_one_thread():
         for sid, y in zip(*items, strict=True):
-            y = np.asarray(y, dtype=np.float64)
+            # aligned and contiguous: data deserialised by Dask may sit unaligned in a buffer,
+            # which the compiled function refuses
+            y = np.require(y, dtype=np.float64, requirements=["C", "A"])
             row: dict = {"nobs": int(np.isfinite(y).sum()), "error": ""}
             try:
                 _check_series(y)
@@ -912,34 +914,55 @@ def _task_cause(err: BaseException) -> str:
 def _run_dask(client: Any, args: tuple, chunks: list, deadline: float | None,
               finished: Callable) -> str:
     """The chunks as Dask tasks on the client's cluster, their data scattered; results are
-    gathered and released as they finish.  On a timeout, a failed chunk (``KilledWorker``...),
-    a lost cluster or an interrupt the pending tasks and the scattered data are cancelled."""
+    gathered and released as they finish.
+
+    A chunk whose scattered data died with a worker (the scheduler forgets its task, the
+    client sees it cancelled) is scattered and submitted again, at most the scheduler's
+    ``allowed-failures`` times, as Dask retries a task whose worker died.  On a timeout, a
+    chunk Dask gave up on (``KilledWorker``), a lost cluster or an interrupt the pending tasks
+    and the scattered data are cancelled."""
     from distributed import wait
+    from distributed.client import FuturesCancelledError
 
     data: list = []
     index: dict = {}
     cause = ""
+
+    def submit(i: int) -> None:
+        index[client.submit(_fit_chunk, args[0], args[1], args[2], data[i], args[3], args[4],
+                            pure=False)] = i
+
     try:
         if not client.scheduler_info().get("workers"):
             try:
                 client.wait_for_workers(1, timeout=_remaining(deadline))
             except TimeoutError:
                 return "timeout (no Dask worker)"
+        retries = _allowed_failures(client)
+        tries = [0] * len(chunks)
         data = client.scatter([c for c in chunks], hash=False)
-        index = {client.submit(_fit_chunk, args[0], args[1], args[2], d, args[3], args[4],
-                               pure=False): i for i, d in enumerate(data)}
-        pending = set(index)
-        while pending and not cause:
+        for i in range(len(chunks)):
+            submit(i)
+        while index and not cause:
             try:
-                state = wait(pending, timeout=_remaining(deadline), return_when="FIRST_COMPLETED")
+                done = wait(list(index), timeout=_remaining(deadline),
+                            return_when="FIRST_COMPLETED").done
             except TimeoutError:
                 return "timeout"
-            pending = set(state.not_done)
-            for fut in state.done:
+            except FuturesCancelledError:  # wait raises for cancelled ones; handled below
+                done = {f for f in index if f.status != "pending"}
+            for fut in done:
                 i = index.pop(fut)
                 try:
                     part = fut.result()
                 except _TASK_ERRORS as err:  # KilledWorker, lost data, a closed cluster...
+                    lost = isinstance(err, concurrent.futures.CancelledError | asyncio.CancelledError)
+                    if lost and tries[i] < retries and not cause:
+                        tries[i] += 1
+                        data[i].release()
+                        data[i] = client.scatter([chunks[i]], hash=False)[0]
+                        submit(i)
+                        continue
                     cause = cause or _task_cause(err)
                 else:
                     finished(i, part)
@@ -956,6 +979,17 @@ def _run_dask(client: Any, args: tuple, chunks: list, deadline: float | None,
             except Exception:  # noqa: BLE001, S110 - the client is already closed
                 pass
     return cause
+
+
+def _allowed_failures(client: Any) -> int:
+    """The scheduler's ``distributed.scheduler.allowed-failures`` (this process's config when
+    the scheduler cannot be asked)."""
+    try:  # a lambda travels by value: the scheduler need not have pymc_dlm
+        return int(client.run_on_scheduler(lambda dask_scheduler: dask_scheduler.allowed_failures))
+    except Exception:  # noqa: BLE001
+        import dask
+
+        return int(dask.config.get("distributed.scheduler.allowed-failures"))
 
 
 class _Progress:
