@@ -21,6 +21,13 @@ beat one thread.
     python benchmarks/bench_many.py            # B = 1000
     python benchmarks/bench_many.py --quick    # B = 200, fewer repeats
     python benchmarks/bench_many.py --dask     # also the LocalCluster rows
+    python benchmarks/bench_many.py --bayes    # also MAP and NUTS per series
+
+MAP per series (``method="map"``, default priors) is timed against the MLE per series; NUTS
+per series (``method="nuts"``, 200 series, or 20 with --quick, 300 + 300 draws, 2 chains) is
+timed after a first call that compiles the model, and reported with the effective samples
+per second (the smallest bulk ESS of the two standard deviations, summed over the series,
+over the wall time).
 """
 
 from __future__ import annotations
@@ -86,10 +93,26 @@ def dask_rows(Y: np.ndarray, t_here: float, reps: int) -> list:
     return rows
 
 
+def bayes_rows(Y: np.ndarray, t_mle: float, n_nuts: int) -> list:
+    """MAP per series (ratio to the MLE time) and NUTS per series (ESS per second)."""
+    t_map = median_time(lambda: dlm.fit_many("level", Y, "map", progress=False), 1)
+    rows = [("MAP fits", "fit_many method='map'", t_map, t_map / t_mle)]
+    sub = Y[:n_nuts]
+    opts = dict(draws=300, tune=300, chains=2, random_seed=1, progress=False)
+    dlm.fit_many("level", sub[:1], "nuts", **opts)  # compiles the model once
+    t0 = time.perf_counter()
+    res = dlm.fit_many("level", sub, "nuts", **opts)
+    t = time.perf_counter() - t0
+    ess = res.table[["sigma.level ess_bulk", "sigma.obs ess_bulk"]].min(axis=1).sum()
+    rows.append((f"NUTS ({len(sub)} series)", f"method='nuts', {ess / t:.0f} ESS/s", t, None))
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--dask", action="store_true")
+    parser.add_argument("--bayes", action="store_true")
     parser.add_argument("--no-compare", action="store_true",
                         help="skip statsmodels / simdkalman and the memory probe")
     args = parser.parse_args()
@@ -150,7 +173,10 @@ def main() -> None:
                      t / t_fc))
         if args.dask:
             rows += dask_rows(Y, t_fit, max(1, reps // 2))
-    print(f"{B} local-level series x 200 steps; medians; ratio = other / ours (> 1: we are faster)")
+        if args.bayes:
+            rows += bayes_rows(Y, t_fit, 20 if args.quick else 200)
+    print(f"{B} local-level series x 200 steps; medians; ratio = other / ours (> 1: we are "
+          "faster; MAP: MAP / MLE time)")
     print(f"{'task':<18}{'implementation':<40}{'seconds':>10}{'ratio':>8}")
     for task, name, t, ratio in rows:
         r = "" if ratio is None else f"{ratio:8.1f}"

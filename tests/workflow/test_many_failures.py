@@ -1,10 +1,11 @@
 """fit_many when a run cannot finish: nothing finished is lost.
 
-A lost Dask worker (``KilledWorker`` with allowed-failures 0), a ``timeout=`` (on a cluster
-scaled to zero, on a busy cluster, on a process pool) and an interrupt each stop the run:
+A lost Dask worker with allowed-failures 0, a ``timeout=`` (on a cluster scaled to zero, on a
+busy cluster, on a process pool) and an interrupt each stop the run:
 the pending chunks are cancelled (no task is left on the scheduler, the pool's processes are
 terminated), the finished series come back equal to an uninterrupted run, the others are
-recorded as "not run: <cause>".  Clusters listen on loopback only; every wait is bounded.
+recorded as "not run: <cause>".  Within allowed-failures a lost worker costs only the
+retried chunks.  Clusters listen on loopback only; every wait is bounded.
 """
 
 from __future__ import annotations
@@ -59,30 +60,55 @@ def _check_partial(res, reference, cause):
     return len(done)
 
 
-def test_killed_worker_returns_the_finished_series(panel, reference, monkeypatch):
-    """Two worker processes; after 3 series are back the busy worker is killed (SIGKILL).
-    With allowed-failures 0 its chunk is not retried: the run stops and cancels the rest."""
+@pytest.fixture(scope="class")
+def processes():
+    """Two worker processes (one thread each) on loopback, allowed-failures 0 (class-scoped:
+    closed before the other tests start clusters of their own, which would find its HTTP
+    port taken)."""
     import dask
 
     with dask.config.set({"distributed.scheduler.allowed-failures": 0}), \
             distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
                                      host="127.0.0.1", dashboard_address=None) as cluster, \
             distributed.Client(cluster) as client:
-        pids = client.run(os.getpid)
-        client.gather([client.submit(  # import and compile on each worker first
-            lambda: dlm.fit_many("level", np.arange(5.0)[None] ** 2, progress=False).cause,
-            workers=[w], pure=False) for w in pids])
-        killed = []
-        update = many._Progress.update
+        yield client
 
-        def kill_after_three(self, k):
-            update(self, k)
-            if self.done >= 3 and not killed:
-                busy = [w for w, keys in client.processing().items() if keys]
-                killed.append(busy[0])
-                os.kill(pids[busy[0]], signal.SIGKILL)
 
-        monkeypatch.setattr(many._Progress, "update", kill_after_three)
+def _warm(client):
+    """Import and compile on each worker, so that a run's chunks take tens of ms."""
+    client.wait_for_workers(2, timeout=60)
+    pids = client.run(os.getpid)
+    client.gather([client.submit(
+        lambda: dlm.fit_many("level", np.arange(5.0)[None] ** 2, progress=False).cause,
+        workers=[w], pure=False) for w in pids])
+    return pids
+
+
+def _kill_after_three(client, pids, monkeypatch):
+    """After 3 series are back, SIGKILL a worker that is running a chunk."""
+    killed = []
+    update = many._Progress.update
+
+    def update_and_kill(self, k):
+        update(self, k)
+        if self.done >= 3 and not killed:
+            busy = [w for w, keys in client.processing().items() if keys]
+            killed.append(busy[0])
+            os.kill(pids[busy[0]], signal.SIGKILL)
+
+    monkeypatch.setattr(many._Progress, "update", update_and_kill)
+    return killed
+
+
+class TestLostWorker:
+    """A worker process SIGKILLed mid-run."""
+
+    def test_killed_worker_returns_the_finished_series(self, processes, panel, reference,
+                                                       monkeypatch):
+        """With allowed-failures 0 the chunk of the killed worker is not retried: the run stops
+        and cancels the rest."""
+        client = processes
+        killed = _kill_after_three(client, _warm(client), monkeypatch)
         with pytest.warns(RuntimeWarning, match="fit_many stopped early"):
             res = dlm.fit_many("level", panel, client=client, chunk_size=1, timeout=120,
                                progress=False)
@@ -93,6 +119,20 @@ def test_killed_worker_returns_the_finished_series(panel, reference, monkeypatch
                                      "holding its data died"))
         n_done = _check_partial(res, reference, "")
         assert 3 <= n_done < 40
+        assert _scheduler_tasks(client) == 0
+
+    def test_killed_worker_costs_only_a_retry_within_allowed_failures(self, processes, panel,
+                                                                      reference, monkeypatch):
+        """With allowed-failures 3 the chunks whose data died with the worker are scattered and
+        run again: the run completes with the uninterrupted run's table."""
+        client = processes
+        client.run_on_scheduler(
+            lambda dask_scheduler: setattr(dask_scheduler, "allowed_failures", 3))
+        killed = _kill_after_three(client, _warm(client), monkeypatch)
+        res = dlm.fit_many("level", panel, client=client, chunk_size=1, timeout=120,
+                           progress=False)
+        assert killed and res.complete, res.cause
+        pd.testing.assert_frame_equal(res.table, reference)
         assert _scheduler_tasks(client) == 0
 
 

@@ -10,7 +10,9 @@ is thread-safe, so multi-threaded Dask workers compile once too.  With a
 stream back and are kept as they finish, so a run stopped by a timeout, a lost worker or an
 interrupt returns what finished.  A series that fails (all missing, inf, a non-finite
 start...) gets its error recorded in the table; the others go on.  Forecasts of all series
-run as one batched filter (:func:`pymc_dlm.numeric.batch.forecast_many`).
+run as one batched filter (:func:`pymc_dlm.numeric.batch.forecast_many`).  Bayesian fits per
+series: the posterior mode under priors (``method="map"``) or NUTS (``method="nuts"``,
+nutpie, one compiled PyMC model per process with each series' data swapped in).
 """
 
 from __future__ import annotations
@@ -57,6 +59,7 @@ class ManyResult:
     data : dict
         Series id to the series fitted (trailing missing values removed).
     method : str
+        "mle", "em", "map" or "nuts" (no models: posterior summaries in the table).
     cause : str
         Why the run stopped early (a timeout, ``KilledWorker``...); empty when every chunk ran.
     """
@@ -605,27 +608,28 @@ def _fit_chunk(model: Any, method: str, init_params: Any, items: tuple, kwargs: 
     triples.
 
     A formula's starting values come from each series' own data; a model's or a function's
-    start is shared.  The compiled log-likelihood is looked up once per chunk (by structure).
+    start is shared.  The compiled log-likelihood is looked up once per chunk (by structure);
+    MAP adds the compiled log-prior, NUTS samples the compiled PyMC model.
     """
     out = []
     compiled = shared = prior = None
     with _blas_one_thread():
         for sid, y in zip(*items, strict=True):
-            y = np.asarray(y, dtype=np.float64)
+            # aligned and contiguous: data deserialised by Dask may sit unaligned in a buffer,
+            # which the compiled function refuses
+            y = np.require(y, dtype=np.float64, requirements=["C", "A"])
             row: dict = {"nobs": int(np.isfinite(y).sum()), "error": ""}
             try:
                 _check_series(y)
-                if method == "nuts":
-                    pass
-                elif isinstance(model, str):  # the start from the series' own data
+                if method == "nuts":  # a posterior summary, no point estimate
+                    row.update(_nuts_row(model, priors, y, kwargs))
+                    out.append((sid, row, None))
+                    continue
+                if isinstance(model, str):  # the start from the series' own data
                     spec, init, names = _resolve(model, method, init_params, y)
                 else:
                     shared = shared or _resolve(model, method, init_params, y)
                     spec, init, names = shared
-                if method == "nuts":
-                    row.update(_nuts_row(model, priors, y, kwargs))
-                    out.append((sid, row, None))
-                    continue
                 if method in ("mle", "map"):
                     if compiled is None:
                         compiled = _compiled_for(model, spec, init)
@@ -771,6 +775,11 @@ def fit_many(
         unknown = sorted(set(kwargs) - set(_NUTS_OPTIONS))
         if unknown:
             raise ValueError(f"method='nuts' takes {list(_NUTS_OPTIONS)}; got {unknown}")
+        import importlib.util
+
+        if importlib.util.find_spec("nutpie") is None:
+            raise ImportError("method='nuts' samples with nutpie, which is not installed "
+                              "(pip install 'pymc-dlm[nutpie]')")
     if timeout is not None and not (isinstance(timeout, int | float) and timeout > 0):
         raise ValueError(f"timeout must be a number of seconds > 0; got {timeout!r}")
     series = series_table(data, id_col=id_col, time_col=time_col, value_col=value_col)
@@ -905,34 +914,55 @@ def _task_cause(err: BaseException) -> str:
 def _run_dask(client: Any, args: tuple, chunks: list, deadline: float | None,
               finished: Callable) -> str:
     """The chunks as Dask tasks on the client's cluster, their data scattered; results are
-    gathered and released as they finish.  On a timeout, a failed chunk (``KilledWorker``...),
-    a lost cluster or an interrupt the pending tasks and the scattered data are cancelled."""
+    gathered and released as they finish.
+
+    A chunk whose scattered data died with a worker (the scheduler forgets its task, the
+    client sees it cancelled) is scattered and submitted again, at most the scheduler's
+    ``allowed-failures`` times, as Dask retries a task whose worker died.  On a timeout, a
+    chunk Dask gave up on (``KilledWorker``), a lost cluster or an interrupt the pending tasks
+    and the scattered data are cancelled."""
     from distributed import wait
+    from distributed.client import FuturesCancelledError
 
     data: list = []
     index: dict = {}
     cause = ""
+
+    def submit(i: int) -> None:
+        index[client.submit(_fit_chunk, args[0], args[1], args[2], data[i], args[3], args[4],
+                            pure=False)] = i
+
     try:
         if not client.scheduler_info().get("workers"):
             try:
                 client.wait_for_workers(1, timeout=_remaining(deadline))
             except TimeoutError:
                 return "timeout (no Dask worker)"
+        retries = _allowed_failures(client)
+        tries = [0] * len(chunks)
         data = client.scatter([c for c in chunks], hash=False)
-        index = {client.submit(_fit_chunk, args[0], args[1], args[2], d, args[3], args[4],
-                               pure=False): i for i, d in enumerate(data)}
-        pending = set(index)
-        while pending and not cause:
+        for i in range(len(chunks)):
+            submit(i)
+        while index and not cause:
             try:
-                state = wait(pending, timeout=_remaining(deadline), return_when="FIRST_COMPLETED")
+                done = wait(list(index), timeout=_remaining(deadline),
+                            return_when="FIRST_COMPLETED").done
             except TimeoutError:
                 return "timeout"
-            pending = set(state.not_done)
-            for fut in state.done:
+            except FuturesCancelledError:  # wait raises for cancelled ones; handled below
+                done = {f for f in index if f.status != "pending"}
+            for fut in done:
                 i = index.pop(fut)
                 try:
                     part = fut.result()
                 except _TASK_ERRORS as err:  # KilledWorker, lost data, a closed cluster...
+                    lost = isinstance(err, concurrent.futures.CancelledError | asyncio.CancelledError)
+                    if lost and tries[i] < retries and not cause:
+                        tries[i] += 1
+                        data[i].release()
+                        data[i] = client.scatter([chunks[i]], hash=False)[0]
+                        submit(i)
+                        continue
                     cause = cause or _task_cause(err)
                 else:
                     finished(i, part)
@@ -949,6 +979,17 @@ def _run_dask(client: Any, args: tuple, chunks: list, deadline: float | None,
             except Exception:  # noqa: BLE001, S110 - the client is already closed
                 pass
     return cause
+
+
+def _allowed_failures(client: Any) -> int:
+    """The scheduler's ``distributed.scheduler.allowed-failures`` (this process's config when
+    the scheduler cannot be asked)."""
+    try:  # a lambda travels by value: the scheduler need not have pymc_dlm
+        return int(client.run_on_scheduler(lambda dask_scheduler: dask_scheduler.allowed_failures))
+    except Exception:  # noqa: BLE001
+        import dask
+
+        return int(dask.config.get("distributed.scheduler.allowed-failures"))
 
 
 class _Progress:
