@@ -243,6 +243,11 @@ class TestResiduals:
                           var_names=["ljung_box", "jarque_bera", "heteroskedasticity"])
         assert len(summ) == 3 and np.isfinite(summ["mean"].to_numpy(float)).all()
 
+    def test_needs_a_datatree(self):
+        m, _, _ = bivariate_model()
+        with pytest.raises(TypeError, match="must be a DataTree"):
+            dlm.add_residuals(xr.Dataset({"h11": (("chain", "draw"), [[1.0]])}), m)
+
     def test_multivariate_standardized_by_cholesky(self):
         m, mod_num, y = bivariate_model()
         idata = dlm.add_residuals(posterior(h11=[[1.0]], q2=[[0.5]]), m, lags=[1, 5])

@@ -18,6 +18,13 @@ per series on an ``arviz_plots.PlotCollection`` (so ArviZ's backends, styles and
 
 Steps without a standardized residual in every draw (the exact diffuse period, missing
 values) are left out.  This layer sees DataTrees only (no PyMC, no PyTensor).
+
+One implementation serves both kinds of fit: an MLE/EM result passes ``res.to_datatree()``
+(one draw: the bands collapse onto the lines, and the panels' numbers are those of
+:mod:`pymc_dlm.diagnostics`, as tested).  ``res.plot("diagnostics")`` still draws the
+matplotlib figure of :func:`pymc_dlm.plots.plot_diagnostics`: its return value (matplotlib
+axes) is what callers of ``res.plot`` get for every kind, and changing it is left to the
+owners of the result classes.
 """
 
 from __future__ import annotations
