@@ -485,7 +485,7 @@ class _Runner:
     def em_map(self, sys, init, sm):
         self.n_em += 1
         new, new_init = _m_step(self.st, sys, sm)
-        return new, (new_init if self.st.before else init)
+        return new, (new_init if new_init is not None else init)
 
 
 def _escape(run: _Runner, sys, init, sm, ll: float):
