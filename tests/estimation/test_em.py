@@ -378,6 +378,7 @@ def test_kfas_convention_shifts_the_history():
     np.testing.assert_allclose(b.log_likelihood_history - a.log_likelihood_history,
                                0.5 * np.log(2 * np.pi), rtol=1e-12)
     assert b.log_likelihood == pytest.approx(dlm.loglike(b.model, y, convention="kfas"))
+    assert a.n_diffuse_obs == b.n_diffuse_obs == 1 and b.convention == "kfas"
 
 
 # ------------------------------------------------------- a0/P0 and full blocks (issue 23, req. 5-6)

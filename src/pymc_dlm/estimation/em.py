@@ -70,7 +70,7 @@ from ..numeric.smoother import smooth_arrays
 from ..spec.model import StateSpaceModel
 from ..spec.validate import check_option
 from .report import FitStatistics
-from .structure import _Group, variance_groups
+from .structure import _disturbance_names, _Group, variance_groups
 
 __all__ = ["EMResult", "fit_em"]
 
@@ -122,6 +122,9 @@ class EMResult(FitStatistics):
         Log-likelihood convention.
     n_em_steps : int
         Evaluations of the EM map (E-step + M-step), all kinds of iteration included.
+    n_diffuse_obs : int
+        Diffuse observation elements (:attr:`pymc_dlm.numeric.results.FilterResult.n_diffuse_obs`;
+        the two conventions differ by half their number times log 2 pi).
     """
 
     model: StateSpaceModel
@@ -137,6 +140,7 @@ class EMResult(FitStatistics):
     message: str = ""
     convention: str = "statsmodels"
     n_em_steps: int = 0
+    n_diffuse_obs: int = 0
 
     def summary(self) -> str:
         """The estimates in a table like :meth:`MLEResult.summary` (EM gives no standard errors)."""
@@ -200,9 +204,10 @@ def _full_groups(model: StateSpaceModel, estimate: tuple[str, ...]) -> list[_Gro
         except np.linalg.LinAlgError:
             raise ValueError(f"covariance='full' needs a positive-definite start for the free "
                              f"block of {name} (entries {list(idx)})") from None
-        if len(idx) == 1:
-            labels = "obs" if name == "H" and model.p == 1 else f"{name}[{idx[0]}]"
-            out.append(_Group(name, idx, False, f"sigma2.{labels}"))
+        if len(idx) == 1:  # one free entry: named as variance_groups names it
+            label = ((f"obs[{idx[0]}]" if model.p > 1 else "obs") if name == "H"
+                     else _disturbance_names(model)[idx[0]])
+            out.append(_Group(name, idx, False, f"sigma2.{label}"))
         else:
             out.append(_Group(name, idx, True, f"cov({name}[{', '.join(map(str, idx))}])"))
     return out
@@ -800,7 +805,7 @@ def fit_em(
         log_likelihood=float(hist[-1]), log_likelihood_history=hist,
         converged=converged, n_iter=it, nobs=int(f.nobs), df_model=k + w, data=y,
         max_score=float(_score(st, sys, sm)), message=message, convention=convention,
-        n_em_steps=run.n_em,
+        n_em_steps=run.n_em, n_diffuse_obs=int(f.n_diffuse_obs),
     )
 
 
