@@ -400,22 +400,59 @@ def diffuse_obs_counts(sys: SystemArrays, observed: np.ndarray,
     >>> diffuse_obs_counts(sys, np.ones((10, 1), bool)).tolist()
     [1, 1]
     """
-    Pinf = np.array(sys.P1inf, dtype=np.float64)
-    counts: list[int] = []
-    n = observed.shape[0]
-    while len(counts) < n and np.sum(Pinf * Pinf) > tol_diffuse:
-        t = len(counts)
-        Zt, Tt = at_time(sys.Z, t), at_time(sys.T, t)
+    out = np.zeros(observed.shape[0], dtype=np.int64)
+    d = _diffuse_counts(sys.Z, sys.T, np.ascontiguousarray(sys.P1inf, dtype=np.float64),
+                        np.ascontiguousarray(observed, dtype=np.bool_), tol_diffuse, out)
+    return out[:d]
+
+
+@njit(cache=True)
+def _diffuse_counts(Z, T, P1inf, observed, tol_diffuse, out):  # pragma: no cover - compiled
+    """The loop of :func:`diffuse_obs_counts`; returns the length of the diffuse period."""
+    n, p = observed.shape
+    m = P1inf.shape[0]
+    Pinf = P1inf.copy()
+    Mi = np.empty(m)
+    work = np.empty((m, m))
+    for t in range(n):
+        ssq = 0.0
+        for i in range(m):
+            for j in range(m):
+                ssq += Pinf[i, j] * Pinf[i, j]
+        if not ssq > tol_diffuse:
+            return t
+        Zt = Z[t if Z.shape[0] > 1 else 0]
+        Tt = T[t if T.shape[0] > 1 else 0]
         k = 0
-        for i in np.flatnonzero(observed[t]):
-            Mi = Pinf @ Zt[i]
-            fi = Zt[i] @ Mi
+        for i in range(p):
+            if not observed[t, i]:
+                continue
+            fi = 0.0
+            for j in range(m):
+                s = 0.0
+                for q in range(m):
+                    s += Pinf[j, q] * Zt[i, q]
+                Mi[j] = s
+                fi += Zt[i, j] * s
             if fi > tol_diffuse:
-                Pinf = Pinf - np.outer(Mi, Mi) / fi
                 k += 1
-        Pinf = Tt @ Pinf @ Tt.T
-        counts.append(k)
-    return np.asarray(counts, dtype=np.int64)
+                for j in range(m):
+                    for q in range(m):
+                        Pinf[j, q] -= Mi[j] * Mi[q] / fi
+        out[t] = k
+        for i in range(m):  # Pinf <- T Pinf T'
+            for j in range(m):
+                s = 0.0
+                for q in range(m):
+                    s += Tt[i, q] * Pinf[q, j]
+                work[i, j] = s
+        for i in range(m):
+            for j in range(m):
+                s = 0.0
+                for q in range(m):
+                    s += work[i, q] * Tt[j, q]
+                Pinf[i, j] = s
+    return n
 
 
 def _check_options(convention: str, burn: Any, n: int) -> int:

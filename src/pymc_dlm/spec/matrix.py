@@ -22,6 +22,7 @@ __all__ = [
     "BlockDiag",
     "Concat",
     "Entries",
+    "Propagated",
     "Sum",
     "evaluate",
     "is_numeric",
@@ -94,6 +95,39 @@ class Sum(_Node):
     parts: tuple
     shape: tuple
     base_ndim: int
+
+
+@dataclass(frozen=True, eq=False)
+class Propagated(Sum):
+    r"""The initial state one step before the first observation, propagated to t = 1.
+
+    ``parts = (T, c, R, Q, v0)``: with ``base_ndim`` 1 the mean :math:`a_1 = T a_0 + c`
+    (``v0 = a0``), with 2 the covariance :math:`P_1 = T P_0 T' + R Q R'` (``v0 = P0``), from
+    the first time step's matrices.  A :class:`Sum` for the engines' walk over the leaves
+    (its parts hold them); :func:`evaluate` computes it with the matrix product of the
+    engine's arrays (NumPy or PyTensor alike), so no engine needs an operation of its own.
+    """
+
+
+def propagate(T: Any, c: Any, R: Any, Q: Any, v0: Any, base_ndim: int) -> Any:
+    """:class:`Propagated` (eager when every part is numeric)."""
+    m = static_shape(T)[-1]
+    shape = (m,) if base_ndim == 1 else (m, m)
+    parts = (T, c, R, Q, v0)
+    if all(is_numeric(p) for p in parts):
+        return _propagate(*parts, base_ndim)
+    return Propagated(parts, shape, base_ndim)
+
+
+def _propagate(T: Any, c: Any, R: Any, Q: Any, v0: Any, base_ndim: int) -> Any:
+    """a1 = T a0 + c or P1 = T P0 T' + R Q R' (symmetrised) on evaluated arrays or tensors."""
+    T0 = T[0] if T.ndim == 3 else T
+    if base_ndim == 1:
+        return T0 @ v0 + (c[0] if c.ndim == 2 else c)
+    R0 = R[0] if R.ndim == 3 else R
+    Q0 = Q[0] if Q.ndim == 3 else Q
+    P = T0 @ v0 @ T0.T + R0 @ Q0 @ R0.T
+    return (P + P.T) / 2
 
 
 def static_shape(x: Any) -> tuple:
@@ -261,6 +295,8 @@ def evaluate(x: Any, ops: Any, name: str) -> Any:
         return ops.block_diag([evaluate(p, ops, name) for p in x.parts], x.shape)
     if isinstance(x, Concat):
         return ops.concat([evaluate(p, ops, name) for p in x.parts], x.shape, x.base_ndim)
+    if isinstance(x, Propagated):
+        return _propagate(*(evaluate(p, ops, name) for p in x.parts), x.base_ndim)
     if isinstance(x, Sum):
         return ops.add([evaluate(p, ops, name) for p in x.parts], x.shape, x.base_ndim)
     return ops.leaf(x, name)

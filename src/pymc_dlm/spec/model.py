@@ -101,6 +101,15 @@ class StateSpaceModel:
         One name per state (``"state_0"``... by default).
     components : sequence of Component, optional
         Structural components; by default one component owning every state.
+    a0, P0 : (m,), (m, m) array_like, optional
+        The initial state one step *before* the first observation (Shumway and Stoffer's
+        :math:`x_0`; R dlm's ``m0``, ``C0``): :math:`\alpha_0 \sim N(a_0, P_0)` and
+        :math:`\alpha_1 = T\alpha_0 + c + R\eta_0`, so that
+        :math:`a_1 = T a_0 + c` and :math:`P_1 = T P_0 T' + R Q R'` follow T, c, R and Q
+        (those of the first time step when they vary).  Give these or ``a1``/``P1``, not
+        both; no state may then be diffuse or stationary.  ``a1`` and ``P1`` hold the
+        propagated values (symbolic when an entry is); :meth:`replace` recomputes them
+        unless it is given ``a1``/``P1`` (which switches back to them).
 
     Raises
     ------
@@ -119,6 +128,12 @@ class StateSpaceModel:
     ...                       state_names=["level"])
     >>> mod.p, mod.m, mod.r, mod.diffuse
     (1, 1, 1, (True,))
+
+    The initial state one step before y_1 (R dlm's ``m0 = 0``, ``C0 = 1e7``):
+
+    >>> before = mod.replace(a0=[0.0], P0=[[1e7]])
+    >>> before.P1.tolist(), before.diffuse, before.replace(Q=[[1.0]]).P1.tolist()
+    ([[10001469.1]], (False,), [[10000001.0]])
     """
 
     Z: Any
@@ -134,6 +149,8 @@ class StateSpaceModel:
     stationary: Any = None
     state_names: Any = None
     components: Any = None
+    a0: Any = None
+    P0: Any = None
     n_time: int | None = field(init=False, default=None)
 
     def __post_init__(self) -> None:
@@ -160,8 +177,29 @@ class StateSpaceModel:
         H = np.zeros((p, p)) if self.H is None else mx.as_entry(self.H, "H")
         d = np.zeros(p) if self.d is None else mx.as_entry(self.d, "d")
         c = np.zeros(m) if self.c is None else mx.as_entry(self.c, "c")
-        a1 = np.zeros(m) if self.a1 is None else mx.as_entry(self.a1, "a1")
-        P1 = np.zeros((m, m)) if self.P1 is None else mx.as_entry(self.P1, "P1")
+        before = self.a0 is not None or self.P0 is not None
+        a0 = P0 = None
+        if before:
+            if self.a1 is not None or self.P1 is not None:
+                raise ValueError("give the initial state at t = 1 (a1, P1) or one step before "
+                                 "(a0, P0), not both")
+            a0 = np.zeros(m) if self.a0 is None else mx.as_entry(self.a0, "a0")
+            P0 = np.zeros((m, m)) if self.P0 is None else mx.as_entry(self.P0, "P0")
+            if len(mx.static_shape(a0)) != 1 or check_shape("a0", a0, (m,), "(m,)", None):
+                raise ValueError(f"a0 must be (m,) = ({m},); got shape {mx.static_shape(a0)}")
+            if len(mx.static_shape(P0)) != 2 or check_shape("P0", P0, (m, m), "(m, m)", None):
+                raise ValueError(f"P0 must be (m, m) = ({m}, {m}); got shape "
+                                 f"{mx.static_shape(P0)}")
+            check_finite("a0", a0)
+            check_covariance("P0", P0)
+            flags = [np.any(np.asarray(v, bool)) for v in (self.diffuse, self.stationary)
+                     if v is not None]
+            if any(flags):
+                raise ValueError("an initial state one step before y_1 (a0, P0) is proper: no "
+                                 "state can be diffuse or stationary")
+        else:
+            a1 = np.zeros(m) if self.a1 is None else mx.as_entry(self.a1, "a1")
+            P1 = np.zeros((m, m)) if self.P1 is None else mx.as_entry(self.P1, "P1")
 
         n = None
         n = check_shape("Z", Z, (p, m), "(p, m)", n)
@@ -171,6 +209,9 @@ class StateSpaceModel:
         n = check_shape("H", H, (p, p), "(p, p)", n)
         n = check_shape("d", d, (p,), "(p,)", n)
         n = check_shape("c", c, (m,), "(m,)", n)
+        if before:  # alpha_1 = T alpha_0 + c + R eta_0 (the first time step's matrices)
+            a1 = mx.propagate(T, c, R, Q, a0, 1)
+            P1 = mx.propagate(T, c, R, Q, P0, 2)
         if len(mx.static_shape(a1)) != 1 or check_shape("a1", a1, (m,), "(m,)", None) is not None:
             raise ValueError(f"a1 must be (m,) = ({m},); got shape {mx.static_shape(a1)}")
         if len(mx.static_shape(P1)) != 2 or check_shape("P1", P1, (m, m), "(m, m)", None):
@@ -182,7 +223,7 @@ class StateSpaceModel:
             check_covariance(name, x)
 
         if self.diffuse is None:
-            diffuse = (self.P1 is None,) * m
+            diffuse = (self.P1 is None and not before,) * m
         else:
             diffuse = tuple(bool(v) for v in np.broadcast_to(np.asarray(self.diffuse, bool), (m,)))
         stationary = (
@@ -229,7 +270,7 @@ class StateSpaceModel:
 
         for key, val in dict(
             Z=Z, T=T, Q=Q, H=H, R=R, d=d, c=c, a1=a1, P1=P1, diffuse=diffuse,
-            stationary=stationary, state_names=names, components=comps, n_time=n,
+            stationary=stationary, state_names=names, components=comps, n_time=n, a0=a0, P0=P0,
         ).items():
             put(self, key, val)
 
@@ -270,6 +311,16 @@ class StateSpaceModel:
         >>> LocalLevel(1.0, 2.0).replace(a1=[5.0], P1=[[1.0]], diffuse=[False]).a1
         array([5.])
         """
+        keys = set(changes)
+        if self.a0 is not None and {"a1", "P1"} & keys:  # back to the state at t = 1
+            changes = {"a0": None, "P0": None, **changes}
+        elif (self.a0 is not None and not {"a0", "P0"} & keys) or (
+                {"a0", "P0"} & keys and any(changes.get(k) is not None for k in ("a0", "P0"))):
+            # the state one step before y_1: a1, P1 are propagated again
+            extra = {"a1": None, "P1": None}
+            if self.a0 is None:  # switching: a proper state, no diffuse/stationary flags
+                extra.update(diffuse=None, stationary=None)
+            changes = {**extra, **changes}
         return replace(self, **changes)
 
     def substitute(self, values: dict[int, Any]) -> StateSpaceModel:
@@ -298,9 +349,11 @@ class StateSpaceModel:
         array([[4.]])
         """
         ops = mx.SubstitutingOps(values)
-        changes = {
-            name: mx.evaluate(getattr(self, name), ops, name) for name in self.matrix_names
-        }
+        names = self.matrix_names if self.a0 is None else (
+            ("Z", "d", "H", "T", "c", "R", "Q", "a0", "P0"))
+        changes = {name: mx.evaluate(getattr(self, name), ops, name) for name in names}
+        if self.a0 is not None:
+            changes.update(a1=None, P1=None)
         return replace(self, **changes)
 
     def __add__(self, other: StateSpaceModel) -> StateSpaceModel:
@@ -336,6 +389,17 @@ class StateSpaceModel:
                     tied=tuple(tuple(i + self.r for i in g) for g in c.tied))
             for c in other.components
         )
+        if (self.a0 is None) != (other.a0 is None):
+            raise ValueError("cannot add a model whose initial state is one step before y_1 "
+                             "(a0, P0) to one whose state is given at t = 1 (a1, P1)")
+        if self.a0 is not None:
+            init = dict(a0=mx.concat([self.a0, other.a0], 1),
+                        P0=mx.block_diag([self.P0, other.P0]))
+        else:
+            init = dict(a1=mx.concat([self.a1, other.a1], 1),
+                        P1=mx.block_diag([self.P1, other.P1]),
+                        diffuse=self.diffuse + other.diffuse,
+                        stationary=self.stationary + other.stationary)
         return StateSpaceModel(
             Z=mx.concat([self.Z, other.Z], 2),
             T=mx.block_diag([self.T, other.T]),
@@ -344,12 +408,9 @@ class StateSpaceModel:
             H=mx.add([self.H, other.H], 2),
             d=mx.add([self.d, other.d], 1),
             c=mx.concat([self.c, other.c], 1),
-            a1=mx.concat([self.a1, other.a1], 1),
-            P1=mx.block_diag([self.P1, other.P1]),
-            diffuse=self.diffuse + other.diffuse,
-            stationary=self.stationary + other.stationary,
             state_names=self.state_names + other.state_names,
             components=comps,
+            **init,
         )
 
     def __repr__(self) -> str:
