@@ -29,7 +29,7 @@ _EXPORTS = {
         "KalmanState", "SequenceResult", "StepResult", "concentrated_neg2_loglik", "kalman",
         "kalman_sequence", "neg2_loglik", "predict_ahead",
     ],
-    "bayes": ["DLM", "sample_forecast", "sample_states"],
+    "bayes": ["DLM", "sample_forecast", "sample_impulse_responses", "sample_states"],
     "workflow": ["bayesian", "fit", "fit_many", "parse_formula"],
 }
 _WHERE = {name: mod for mod, names in _EXPORTS.items() for name in names}

@@ -4,6 +4,7 @@ The only layer that imports pymc.
 """
 
 from .distribution import DLM
+from .irf import sample_impulse_responses
 from .states import sample_forecast, sample_states
 
-__all__ = ["DLM", "sample_forecast", "sample_states"]
+__all__ = ["DLM", "sample_forecast", "sample_impulse_responses", "sample_states"]
