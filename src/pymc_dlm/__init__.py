@@ -19,8 +19,8 @@ __version__ = "0.1.0"
 _EXPORTS = {
     "spec": [
         "Autoregressive", "Component", "Cycle", "DampedTrend", "DynamicFactor", "Irregular",
-        "LocalLevel", "LocalLinearTrend", "PolynomialTrend", "Regression", "SARIMAX", "Seasonal",
-        "StateSpaceModel", "VAR",
+        "LocalLevel", "LocalLinearTrend", "PolynomialTrend", "Regression", "SARIMAX", "SUTSE",
+        "Seasonal", "StateSpaceModel", "VAR",
     ],
     "numeric": [
         "FilterResult", "ForecastResult", "ImpulseResponse", "SmootherResult", "fevd", "forecast",

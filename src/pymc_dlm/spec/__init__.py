@@ -14,6 +14,7 @@ from .components import (
 )
 from .factor import DynamicFactor
 from .model import Component, StateSpaceModel
+from .sutse import SUTSE
 from .var import VAR
 
 __all__ = [
@@ -28,6 +29,7 @@ __all__ = [
     "PolynomialTrend",
     "Regression",
     "SARIMAX",
+    "SUTSE",
     "Seasonal",
     "StateSpaceModel",
     "VAR",
