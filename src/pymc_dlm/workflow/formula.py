@@ -26,8 +26,8 @@ term                   component                            parameters (in order
 =====================  ===================================  ==============================
 
 plus ``sigma.obs`` last when there is an irregular.  ``level``, ``trend``, ``damped`` and
-``poly(k)`` exclude each other (each has a level).  The ``phi.arima`` values are partial autocorrelations in (-1, 1),
-mapped to stationary AR and invertible MA coefficients by
+``poly(k)`` exclude each other (each has a level).  The ``phi.arima`` values are partial
+autocorrelations in (-1, 1), mapped to stationary AR and invertible MA coefficients by
 :func:`~pymc_dlm.estimation.transforms.pacf_to_ar` and
 :func:`~pymc_dlm.estimation.transforms.pacf_to_ma` (Monahan 1984); for order 1 they are the
 coefficients themselves.
