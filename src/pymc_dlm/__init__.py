@@ -20,7 +20,7 @@ _EXPORTS = {
     "spec": [
         "Autoregressive", "Component", "Cycle", "DampedTrend", "DynamicFactor", "Irregular",
         "LevelShift", "LocalLevel", "LocalLinearTrend", "PolynomialTrend", "Pulse", "Regression",
-        "SARIMAX", "Seasonal", "SlopeChange", "StateSpaceModel", "VAR",
+        "SARIMAX", "SUTSE", "Seasonal", "SlopeChange", "StateSpaceModel", "VAR",
     ],
     "numeric": [
         "FilterResult", "ForecastResult", "ImpulseResponse", "SmootherResult", "fevd", "forecast",
@@ -29,7 +29,8 @@ _EXPORTS = {
         "KalmanState", "SequenceResult", "StepResult", "concentrated_neg2_loglik", "kalman",
         "kalman_sequence", "neg2_loglik", "predict_ahead", "GapWarning", "regularize",
     ],
-    "bayes": ["DLM", "Data", "add_residuals", "sample_forecast", "sample_states"],
+    "bayes": ["DLM", "Data", "add_residuals", "sample_forecast", "sample_impulse_responses",
+              "sample_states"],
     "workflow": ["bayesian", "fit", "fit_many", "parse_formula"],
 }
 _WHERE = {name: mod for mod, names in _EXPORTS.items() for name in names}

@@ -147,7 +147,8 @@ class TestPartialAutocorrelationTransform:
             assert np.max(np.abs(np.linalg.eigvals(comp))) < 1
             np.testing.assert_allclose(ar_to_pacf(phi), r, rtol=1e-10, atol=1e-12)
             theta = pacf_to_ma(r)
-            assert np.all(np.abs(np.roots(np.r_[theta[::-1], 1.0])) > 1)  # 1 + theta(z): roots outside
+            # 1 + theta_1 z + ... + theta_q z^q has its roots outside the unit circle
+            assert np.all(np.abs(np.roots(np.r_[theta[::-1], 1.0])) > 1)
             np.testing.assert_allclose(ma_to_pacf(theta), r, rtol=1e-10, atol=1e-12)
 
     def test_ar2_closed_form(self):

@@ -153,8 +153,7 @@ class EMResult(FitStatistics):
             else:
                 lines.append(f"{name:<24}" + np.array2string(arr, precision=6))
         lines.append(f"converged: {self.converged} ({self.message})")
-        return "
-".join(lines + self._coefficient_lines())
+        return "\n".join(lines + self._coefficient_lines())
 
 
 # ------------------------------------------------------------------------------- structure

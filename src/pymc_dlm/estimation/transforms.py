@@ -97,8 +97,8 @@ def _as_list(x: Any, name: str) -> tuple[list, bool]:
     """A vector as a list of scalars, and whether it is symbolic."""
     if _symbolic(x):
         if x.ndim != 1 or x.type.shape[0] is None:
-            raise ValueError(f"{name}: a PyTensor input must be a vector of static length "
-                             f"(or pass a list of scalars, e.g. [psi[0], psi[1]]); got type {x.type}")
+            raise ValueError(f"{name}: a PyTensor input must be a vector of static length (or "
+                             f"pass a list of scalars, e.g. [psi[0], psi[1]]); got type {x.type}")
         return [x[i] for i in range(x.type.shape[0])], True
     if isinstance(x, (list, tuple)) and any(_symbolic(v) for v in x):
         return list(x), True
@@ -198,8 +198,9 @@ def ar_to_pacf(phi: Any) -> np.ndarray:
 
 
 def pacf_to_ma(r: Any) -> Any:
-    r"""Invertible MA coefficients from values in (-1, 1): :math:`\theta = -\,\mathrm{pacf\_to\_ar}(-r)`.
+    r"""Invertible MA coefficients from values in (-1, 1).
 
+    :math:`\theta = -\,\mathrm{pacf\_to\_ar}(-r)`:
     :math:`\theta(L) = 1 + \theta_1 L + \dots + \theta_q L^q` is invertible exactly when
     :math:`-\theta` are the coefficients of a stationary AR polynomial, so this is
     :func:`pacf_to_ar` with the MA sign convention (for ``q = 1``, :math:`\theta_1 = r_1`).

@@ -26,7 +26,7 @@ from typing import NamedTuple
 import numpy as np
 
 from ..spec.model import StateSpaceModel
-from .assemble import system_arrays
+from .assemble import _numeric
 
 __all__ = ["ImpulseResponse", "fevd", "impulse_responses"]
 
@@ -53,8 +53,8 @@ def _constant(model: StateSpaceModel) -> tuple:
     tv = [k for k in ("Z", "T", "R", "Q") if model.time_varying(k)]
     if tv:
         raise ValueError(f"impulse responses need constant Z, T, R, Q; {tv} are time-varying")
-    s = system_arrays(model)
-    return s.Z[0], s.T[0], s.R[0], s.Q[0]
+    # the matrices only: no stationary initial covariance (an explosive draw has responses too)
+    return tuple(_numeric(model, k) for k in ("Z", "T", "R", "Q"))
 
 
 def _steps(steps: int) -> int:
@@ -79,7 +79,7 @@ def impulse_responses(
     Parameters
     ----------
     model : StateSpaceModel
-        Numeric, with constant Z, T, R, Q.
+        Numeric, with constant Z, T, R, Q (T need not be stationary).
     steps : int
         Last horizon (responses for h = 0..steps).
     orthogonalized : bool

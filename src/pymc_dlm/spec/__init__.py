@@ -15,6 +15,7 @@ from .components import (
 from .factor import DynamicFactor
 from .interventions import LevelShift, Pulse, SlopeChange
 from .model import Component, StateSpaceModel
+from .sutse import SUTSE
 from .var import VAR
 
 __all__ = [
@@ -31,6 +32,7 @@ __all__ = [
     "Pulse",
     "Regression",
     "SARIMAX",
+    "SUTSE",
     "Seasonal",
     "SlopeChange",
     "StateSpaceModel",

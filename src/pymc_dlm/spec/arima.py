@@ -54,6 +54,10 @@ def _is_zero(x: Any) -> bool:
     return isinstance(x, (numbers.Real, np.floating, np.integer)) and float(x) == 0.0
 
 
+def _is_one(x: Any) -> bool:
+    return isinstance(x, (numbers.Real, np.floating, np.integer)) and float(x) == 1.0
+
+
 def _coefs(x: Any, k: int, name: str) -> list:
     """k coefficients (numbers or symbolic scalars) from a sequence or a PyTensor vector."""
     if x is None:
@@ -99,10 +103,6 @@ def _polymul(a: list, b: list) -> list:
             term = ai * bj if not (_is_one(ai) or _is_one(bj)) else (bj if _is_one(ai) else ai)
             out[i + j] = term if _is_zero(out[i + j]) else out[i + j] + term
     return out
-
-
-def _is_one(x: Any) -> bool:
-    return isinstance(x, (numbers.Real, np.floating, np.integer)) and float(x) == 1.0
 
 
 def _lag_poly(coefs: list, step: int, sign: float) -> list:

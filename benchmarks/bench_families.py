@@ -1,0 +1,90 @@
+"""Model families against statsmodels, in one run (ratios other / ours; > 1: we are faster).
+
+* Airline SARIMA (0,1,1)(0,1,1)_12 on log passengers: ``dlm.fit("sarima(...)")`` against
+  statsmodels ``SARIMAX(...).fit()`` (exact diffuse differencing in both; statsmodels with
+  ``simple_differencing=False`` so that both filter the 144 levels).
+* VAR(2), k = 5, n = 500: our log-likelihood and gradient (the fused Op, as in ``DLM``)
+  against statsmodels ``VARMAX.loglike`` (no gradient).
+
+BLAS held to one thread, each timing after one untimed call.
+
+    python benchmarks/bench_families.py            # full table
+    python benchmarks/bench_families.py --quick    # fewer repeats
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+import warnings
+
+import numpy as np
+from threadpoolctl import threadpool_limits
+
+import pymc_dlm as dlm
+
+
+def median_time(fn, repeats: int) -> float:
+    fn()
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return float(np.median(times))
+
+
+def airline(repeats: int) -> tuple[float, float]:
+    from statsmodels.tsa.statespace.sarimax import SARIMAX
+
+    y = np.log(dlm.datasets.load_airline_passengers())
+    ours = median_time(lambda: dlm.fit("sarima(0,1,1)(0,1,1,12)", y), repeats)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        sm = median_time(lambda: SARIMAX(y.to_numpy(), order=(0, 1, 1),
+                                         seasonal_order=(0, 1, 1, 12)).fit(disp=False), repeats)
+    return ours, sm
+
+
+def var_logp_grad(repeats: int, k: int = 5, n: int = 500) -> tuple[float, float]:
+    import pytensor
+    import pytensor.tensor as pt
+    from statsmodels.tsa.statespace.varmax import VARMAX
+
+    from pymc_dlm import fused, symbolic
+
+    rng = np.random.default_rng(0)
+    A = np.stack([0.3 * np.eye(k), 0.1 * np.eye(k)])
+    y = np.zeros((n, k))
+    for t in range(2, n):
+        y[t] = A[0] @ y[t - 1] + A[1] @ y[t - 2] + rng.normal(size=k)
+    a = pt.tensor3("a", shape=(2, k, k))
+    mod = dlm.VAR(a, np.eye(k))
+    sys = symbolic.system_tensors(mod)
+    plan = symbolic.diffuse_plan(np.asarray(mod.Z), np.zeros((2 * k, 2 * k)),
+                                 np.zeros((2 * k, 2 * k)), np.ones((n, k), bool))
+    ll = fused.loglike(sys, y, plan)
+    fn = pytensor.function([a], [ll, pytensor.grad(ll, a)])
+    ours = median_time(lambda: fn(A), repeats)
+    sm_mod = VARMAX(y, order=(2, 0), trend="n")
+    params = np.r_[np.concatenate([A[lag][i] for i in range(k) for lag in range(2)]),
+                   np.eye(k)[np.tril_indices(k)]]
+    sm = median_time(lambda: sm_mod.loglike(params), repeats)
+    return ours, sm
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true")
+    args = parser.parse_args(argv)
+    repeats = 3 if args.quick else 15
+    with threadpool_limits(limits=1, user_api="blas"):
+        rows = [("airline SARIMA MLE", *airline(repeats)),
+                ("VAR(2) k=5 n=500 logp(+grad)", *var_logp_grad(repeats))]
+    print(f"{'case':<32}{'ours [ms]':>12}{'statsmodels [ms]':>18}{'ratio':>8}")
+    for name, ours, sm in rows:
+        print(f"{name:<32}{1e3 * ours:>12.2f}{1e3 * sm:>18.2f}{sm / ours:>8.2f}")
+
+
+if __name__ == "__main__":
+    main()
