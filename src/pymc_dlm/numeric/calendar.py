@@ -161,6 +161,12 @@ def regular_index(index: Any, *, freq: Any = None) -> tuple[Any, np.ndarray | No
         grid = pd.period_range(index[0], index[-1], freq=index.freq, name=index.name)
         return (index, None) if len(grid) == len(index) else (grid, grid.get_indexer(index))
     _check_order(index, "dates")
+    if freq is None:  # fast paths (pd.date_range over month offsets costs milliseconds)
+        if index.freq is not None:  # pandas keeps a freq only on a regular index
+            return index, None
+        whole = _infer_freq(index) if len(index) >= 3 else None
+        if whole is not None:
+            return pd.DatetimeIndex(index, freq=whole), None
     f = infer_frequency(index) if freq is None else pd.tseries.frequencies.to_offset(freq)
     if f is None:
         raise ValueError(

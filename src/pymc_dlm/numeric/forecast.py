@@ -158,9 +158,6 @@ def extend_model(model: StateSpaceModel, n: int, steps: int, *, exog: Any = None
             raise ValueError(f"future {k} must be (steps, ...) = {(steps, *core)}; got {val.shape}")
         past = base if model.time_varying(k) else np.broadcast_to(base, (n, *core))
         changes[k] = np.concatenate([past, val])
-    for k in _TV:  # constant matrices of a time-varying model stay constant
-        if k not in changes and model.time_varying(k):
-            changes[k] = np.asarray(getattr(model, k))
     return model.replace(**changes)
 
 

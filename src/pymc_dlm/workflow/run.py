@@ -282,7 +282,7 @@ def _check_run(y: pd.Series, f: Formula, method: str, out: Path, draws: int, tun
     nobs = int(np.count_nonzero(~np.isnan(y.to_numpy())))
     if nobs == 0:
         raise ValueError("the series has no observed value")
-    n_diffuse = int(np.sum(f.build(np.ones(len(f.param_names))).diffuse))
+    n_diffuse = int(np.sum(f.build(np.full(len(f.param_names), 0.5)).diffuse))
     if nobs < n_diffuse + 3:
         raise ValueError(
             f"the series has {nobs} observed value{'s' if nobs != 1 else ''}; the model "
