@@ -41,6 +41,7 @@ from ..numeric.filter import filter_arrays, prepare_y
 from ..numeric.smoother import smooth_arrays
 from ..spec.model import StateSpaceModel
 from ..spec.validate import check_option
+from .checks import check_data
 from .report import FitStatistics
 from .structure import _Group, variance_groups
 
@@ -214,7 +215,8 @@ def fit_em(
     Raises
     ------
     ValueError
-        Unknown entries in ``estimate``, time-varying H or Q, no free variance to estimate.
+        Unknown entries in ``estimate``, time-varying H or Q, no free variance to estimate;
+        data that cannot identify the model (:func:`~pymc_dlm.estimation.checks.check_data`).
     TypeError
         A model with symbolic entries.
 
@@ -246,6 +248,7 @@ def fit_em(
             "and zeros are kept as structural"
         )
     y_arr, _ = prepare_y(model, y)
+    check_data(y_arr, n_params=sum(g.n_free for g in groups), n_diffuse=int(np.sum(model.diffuse)))
     known = np.array([not (d or st) for d, st in zip(model.diffuse, model.stationary, strict=True)])
     if {"a1", "P1"} & set(estimate) and not known.any():
         raise ValueError("a1/P1 can only be estimated for states with a known initial "

@@ -15,6 +15,12 @@ term                   component                            parameters (in order
 =====================  ===================================  ==============================
 
 plus ``sigma.obs`` last.  ``level`` and ``trend`` exclude each other (a trend has a level).
+
+Names: a formula's arguments are standard deviations ``sigma.<component>`` (as the
+components take them, and as :func:`pymc_dlm.bayesian` names their priors); the estimators
+report variances ``sigma2.<component>`` (:attr:`Formula.estimate_names`) and optimise
+``log sigma2.<component>`` and ``atanh phi.ar`` (:attr:`Formula.unconstrained_names`).  The
+one scheme is tabulated in ``docs/estimation.md``.
 """
 
 from __future__ import annotations
@@ -79,6 +85,8 @@ class Formula:
     >>> f = parse_formula("trend + seasonal(4)")
     >>> f.param_names
     ('sigma.level', 'sigma.slope', 'sigma.seasonal', 'sigma.obs')
+    >>> f.unconstrained_names
+    ('log sigma2.level', 'log sigma2.slope', 'log sigma2.seasonal', 'log sigma2.obs')
     >>> f.build([1.0, 0.1, 0.5, 2.0]).state_names[:3]
     ('level', 'slope', 'seasonal_0')
     """
@@ -89,6 +97,19 @@ class Formula:
     @property
     def param_names(self) -> tuple[str, ...]:
         return tuple(n for t in self.terms for n in t.params) + ("sigma.obs",)
+
+    @property
+    def estimate_names(self) -> tuple[str, ...]:
+        """The names the estimators report: ``sigma2.X`` (the variance of ``sigma.X``) and
+        ``phi.ar``."""
+        return tuple("sigma2." + n[6:] if n.startswith("sigma.") else n
+                     for n in self.param_names)
+
+    @property
+    def unconstrained_names(self) -> tuple[str, ...]:
+        """The names of fit_mle's parameters: ``log sigma2.X`` and ``atanh phi.ar``."""
+        return tuple(("atanh " if n.startswith("phi") else "log ") + n
+                     for n in self.estimate_names)
 
     def build(self, values: Any) -> StateSpaceModel:
         """The model at ``values`` (numbers or PyTensor scalars, one per parameter, in the

@@ -25,7 +25,9 @@ from ..estimation.structure import variance_parameterization
 from ..numeric import forecast as np_forecast
 from ..spec.model import StateSpaceModel
 from ..spec.validate import check_option
-from .fit import model_function
+from ..estimation.checks import data_scale, is_log_variance
+from ..estimation.transforms import natural_scale
+from .fit import formula_start, model_function
 from .formula import parse_formula
 
 __all__ = ["ManyResult", "fit_many", "series_table"]
@@ -166,11 +168,9 @@ def _resolve(model: Any, method: str, init_params: Any, first: pd.Series):
         start = formula.start(first)
         if method == "em":
             return formula.build(start), None, None
-        phi = np.array([n.startswith("phi") for n in formula.param_names])
-        init = np.where(phi, np.arctanh(start.clip(-0.99, 0.99)), np.log(start))
-        names = tuple(("atanh " if f else "log ") + n for f, n in zip(phi, formula.param_names,
-                                                                       strict=True))
-        return model_function(formula), init if init_params is None else init_params, names
+        init = formula_start(formula, first)
+        return (model_function(formula), init if init_params is None else init_params,
+                formula.unconstrained_names)
     if method == "em":
         if not isinstance(model, StateSpaceModel):
             raise TypeError("method='em' needs a numeric StateSpaceModel or a formula")
@@ -205,9 +205,13 @@ def _fit_chunk(model: Any, method: str, init_params: Any, items: list, kwargs: d
                     with compiled.lock:
                         fn = compiled.function(y2)
                         fit = maximize(lambda x, fn=fn, y2=y2: fn(x, y2),
-                                       np.asarray(init, dtype=np.float64), **kwargs)
+                                       np.asarray(init, dtype=np.float64),
+                                       variances=[is_log_variance(n) for n in names],
+                                       scale=data_scale(y2), **kwargs)
                         fitted = compiled.model(fit.x)
-                    row.update(zip(names, fit.x, strict=True))
+                    # on each parameter's own scale (variances), as fit_em's columns
+                    natural, values, _ = natural_scale(names, fit.x)
+                    row.update(zip(natural, values, strict=True))
                     row.update(log_likelihood=fit.log_likelihood, converged=fit.converged,
                                n_iter=fit.n_iter)
                 else:
