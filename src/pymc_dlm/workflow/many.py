@@ -25,7 +25,7 @@ from ..estimation.structure import variance_parameterization
 from ..numeric import forecast as np_forecast
 from ..spec.model import StateSpaceModel
 from ..spec.validate import check_option
-from ..estimation.checks import data_scale, is_log_variance
+from ..estimation.checks import check_data, data_scale, is_log_variance
 from ..estimation.transforms import natural_scale
 from .fit import formula_start, model_function
 from .formula import parse_formula
@@ -200,6 +200,7 @@ def _fit_chunk(model: Any, method: str, init_params: Any, items: list, kwargs: d
                     raise ValueError("the series has no observed value")
                 spec, init, names = _resolve(model, method, init_params, s)
                 if method == "mle":
+                    check_data(y[:, None], n_params=len(init))  # constant, too short: an error
                     compiled = _compiled_for(model, spec, init)
                     y2 = np.ascontiguousarray(y[:, None])
                     with compiled.lock:
