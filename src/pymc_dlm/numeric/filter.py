@@ -5,10 +5,17 @@ observations: only the observed rows enter the update), sections 5.2 and 6.4 (ex
 initialisation, univariate treatment in the diffuse steps), and Rao (1973, pp. 527-528) for a
 singular :math:`F_t` (generalised inverse and pseudo-determinant).
 
-Log-likelihood convention (statsmodels and KFAS, D&K eq. 7.4): in a diffuse step an
-observation with :math:`F_{\infty,i} > 0` contributes :math:`-\tfrac12(\log 2\pi +
-\log F_{\infty,i})`, one with :math:`F_{\infty,i} = 0` the usual term with :math:`F_{*,i}`; a
-diffuse step ends when :math:`\sum P_{\infty}^2 \le 10^{-10}` (statsmodels' tolerance).
+Log-likelihood conventions (D&K eq. 7.4).  ``convention="statsmodels"`` (the default): in a
+diffuse step an observation with :math:`F_{\infty,i} > 0` (a *diffuse observation element*)
+contributes :math:`-\tfrac12(\log 2\pi + \log F_{\infty,i})`, one with
+:math:`F_{\infty,i} = 0` the usual term with :math:`F_{*,i}`; a diffuse step ends when
+:math:`\sum P_{\infty}^2 \le 10^{-10}` (statsmodels' tolerance).  ``convention="kfas"``:
+the diffuse observation elements contribute :math:`-\tfrac12 \log F_{\infty,i}` only, without
+the :math:`\log 2\pi` constant (KFAS's ``logLik``, R's ``arima`` and ``StructTS`` family;
+Commandeur and Koopman 2007): the total is larger by :math:`\tfrac12 \log(2\pi)` times their
+number, :attr:`FilterResult.n_diffuse_obs`.  ``burn=k`` (in :func:`loglike`): the
+log-likelihood of :math:`y_{k+1}, \dots, y_n` given :math:`y_1, \dots, y_k`, i.e. the sum of
+the steps t > k (Kim and Nelson 1999, section 3.3, drop the first ten).
 """
 
 from __future__ import annotations
@@ -22,7 +29,7 @@ from numba import njit
 from ..spec.model import StateSpaceModel
 from ..spec.validate import check_y
 from .adjoint import STEADY_TOL, loglike_forward, tail
-from .assemble import SystemArrays, model_arrays
+from .assemble import SystemArrays, at_time, model_arrays
 from .kernels import (
     LOG2PI,
     forecast_moments,
@@ -36,12 +43,15 @@ from .kernels import (
 )
 from .results import FilterResult
 
-__all__ = ["TOL", "TOL_DIFFUSE", "kalman_filter", "loglike", "prepare_y"]
+__all__ = ["CONVENTIONS", "TOL", "TOL_DIFFUSE", "diffuse_obs_counts", "kalman_filter", "loglike",
+           "prepare_y"]
 
 #: Relative tolerance for a singular F (Cholesky pivot / eigenvalue vs the largest): 100 eps.
 TOL = 100.0 * np.finfo(np.float64).eps
 #: Absolute tolerance on F_inf and on sum(P_inf**2) in diffuse steps (statsmodels' value).
 TOL_DIFFUSE = 1e-10
+#: Log-likelihood conventions for the diffuse observation elements (module notes).
+CONVENTIONS = ("statsmodels", "kfas")
 
 
 @njit(cache=True)
@@ -340,7 +350,112 @@ def _loglike_t(sys: SystemArrays, y: np.ndarray, tol: float) -> np.ndarray:
     return llf_t
 
 
-def kalman_filter(model: StateSpaceModel, y: Any, *, tol: float = TOL) -> FilterResult:
+def diffuse_obs_counts(sys: SystemArrays, observed: np.ndarray,
+                       tol_diffuse: float = TOL_DIFFUSE) -> np.ndarray:
+    r"""Number of diffuse observation elements in each step of the exact diffuse period.
+
+    The :math:`P_\infty` recursion of the univariate diffuse filter (D&K 2012, eqs. 5.8 and
+    6.4): for each observed row with :math:`F_{\infty,i} = Z_i P_\infty Z_i' > tol`, one
+    element is counted and :math:`P_\infty \leftarrow P_\infty - M_\infty M_\infty'/F_\infty`;
+    then :math:`P_\infty \leftarrow T P_\infty T'`, until :math:`\sum P_\infty^2 \le tol`.  It
+    involves Z, T, the diffuse states and the pattern of missing values only (not the
+    variances), and the decorrelation of a non-diagonal H leaves each row's
+    :math:`F_{\infty,i}` unchanged, so these are the rows the filter updates diffusely.
+
+    Parameters
+    ----------
+    sys : SystemArrays
+    observed : (n, p) bool ndarray
+
+    Returns
+    -------
+    (d,) ndarray of int
+        One count per diffuse step (d = the length of the diffuse period).
+
+    Examples
+    --------
+    >>> import numpy as np, pymc_dlm as dlm
+    >>> from pymc_dlm.numeric import system_arrays
+    >>> sys = system_arrays(dlm.LocalLinearTrend(1.0, 1.0, 1.0))
+    >>> diffuse_obs_counts(sys, np.ones((10, 1), bool)).tolist()
+    [1, 1]
+    """
+    out = np.zeros(observed.shape[0], dtype=np.int64)
+    d = _diffuse_counts(sys.Z, sys.T, np.ascontiguousarray(sys.P1inf, dtype=np.float64),
+                        np.ascontiguousarray(observed, dtype=np.bool_), tol_diffuse, out)
+    return out[:d]
+
+
+@njit(cache=True)
+def _diffuse_counts(Z, T, P1inf, observed, tol_diffuse, out):  # pragma: no cover - compiled
+    """The loop of :func:`diffuse_obs_counts`; returns the length of the diffuse period."""
+    n, p = observed.shape
+    m = P1inf.shape[0]
+    Pinf = P1inf.copy()
+    Mi = np.empty(m)
+    work = np.empty((m, m))
+    for t in range(n):
+        ssq = 0.0
+        for i in range(m):
+            for j in range(m):
+                ssq += Pinf[i, j] * Pinf[i, j]
+        if not ssq > tol_diffuse:
+            return t
+        Zt = Z[t if Z.shape[0] > 1 else 0]
+        Tt = T[t if T.shape[0] > 1 else 0]
+        k = 0
+        for i in range(p):
+            if not observed[t, i]:
+                continue
+            fi = 0.0
+            for j in range(m):
+                s = 0.0
+                for q in range(m):
+                    s += Pinf[j, q] * Zt[i, q]
+                Mi[j] = s
+                fi += Zt[i, j] * s
+            if fi > tol_diffuse:
+                k += 1
+                for j in range(m):
+                    for q in range(m):
+                        Pinf[j, q] -= Mi[j] * Mi[q] / fi
+        out[t] = k
+        for i in range(m):  # Pinf <- T Pinf T'
+            for j in range(m):
+                s = 0.0
+                for q in range(m):
+                    s += Tt[i, q] * Pinf[q, j]
+                work[i, j] = s
+        for i in range(m):
+            for j in range(m):
+                s = 0.0
+                for q in range(m):
+                    s += work[i, q] * Tt[j, q]
+                Pinf[i, j] = s
+    return n
+
+
+def _check_options(convention: str, burn: Any, n: int) -> int:
+    """Validate ``convention`` and ``burn`` (an int 0 <= burn < n); return burn as an int."""
+    if convention not in CONVENTIONS:
+        raise ValueError(f"convention must be one of {list(CONVENTIONS)}; got {convention!r}")
+    if isinstance(burn, bool) or not isinstance(burn, (int, np.integer)):
+        raise TypeError(f"burn must be an integer number of time steps; got {burn!r}")
+    if not 0 <= burn < n:
+        raise ValueError(f"burn must satisfy 0 <= burn < n = {n}; got {burn}")
+    return int(burn)
+
+
+def _kfas_shift(sys: SystemArrays, y_arr: np.ndarray, llf_t: np.ndarray) -> int:
+    """Add 0.5 log(2 pi) per diffuse observation element to ``llf_t`` (in place, KFAS
+    convention); return their number."""
+    counts = diffuse_obs_counts(sys, ~np.isnan(y_arr))
+    llf_t[: counts.size] += 0.5 * LOG2PI * counts
+    return int(counts.sum())
+
+
+def kalman_filter(model: StateSpaceModel, y: Any, *, tol: float = TOL,
+                  convention: str = "statsmodels") -> FilterResult:
     r"""Run the Kalman filter (NumPy/numba engine).
 
     .. math::
@@ -363,6 +478,9 @@ def kalman_filter(model: StateSpaceModel, y: Any, *, tol: float = TOL) -> Filter
         Observations; NaN marks a missing value (any subset of a row).
     tol : float, default 100 * machine epsilon
         Relative tolerance below which a pivot/eigenvalue of :math:`F_t` counts as zero.
+    convention : {"statsmodels", "kfas"}, default "statsmodels"
+        The constant of the diffuse observation elements in ``llf_t`` and ``llf`` (module
+        notes): "kfas" drops their :math:`\tfrac12\log 2\pi`, as KFAS and R's ``arima`` do.
 
     Returns
     -------
@@ -384,16 +502,28 @@ def kalman_filter(model: StateSpaceModel, y: Any, *, tol: float = TOL) -> Filter
     >>> res = dlm.kalman_filter(dlm.LocalLevel(1469.1 ** 0.5, 15099 ** 0.5), y)
     >>> round(res.llf, 2), res.n_diffuse
     (-633.46, 1)
+
+    In KFAS's convention (R: ``arima(Nile, c(0, 1, 1))`` gives -632.55 at its optimum):
+
+    >>> res = dlm.kalman_filter(dlm.LocalLevel(1469.1 ** 0.5, 15099 ** 0.5), y, convention="kfas")
+    >>> round(res.llf, 2), res.n_diffuse_obs
+    (-632.55, 1)
     """
     y_arr, index = prepare_y(model, y)
-    return filter_arrays(model_arrays(model), y_arr, tol, index, model.state_names)
+    _check_options(convention, 0, max(y_arr.shape[0], 1))
+    return filter_arrays(model_arrays(model), y_arr, tol, index, model.state_names,
+                         convention=convention)
 
 
 def filter_arrays(sys: SystemArrays, y_arr: np.ndarray, tol: float = TOL, index: Any = None,
-                  state_names: tuple = ()) -> FilterResult:
+                  state_names: tuple = (), *, convention: str = "statsmodels") -> FilterResult:
     """:func:`kalman_filter` on system arrays and a validated (n, p) float array (no checks;
     for loops such as EM that change the arrays in place of the model)."""
     out, n_diffuse = _run(sys, y_arr, True, tol)
+    if convention == "kfas":
+        n_dobs = _kfas_shift(sys, y_arr, out["llf_t"])
+    else:
+        n_dobs = int(diffuse_obs_counts(sys, ~np.isnan(y_arr)).sum()) if n_diffuse else 0
     return FilterResult(
         a_pred=out["a_pred"],
         P_pred=out["P_pred"],
@@ -412,11 +542,14 @@ def filter_arrays(sys: SystemArrays, y_arr: np.ndarray, tol: float = TOL, index:
         state_names=state_names,
         y=y_arr,
         Finv=out["Finv"],
+        n_diffuse_obs=n_dobs,
+        convention=convention,
     )
 
 
-def loglike(model: StateSpaceModel, y: Any, *, tol: float = TOL) -> float:
-    """Log-likelihood only (same recursion as :func:`kalman_filter`, nothing stored).
+def loglike(model: StateSpaceModel, y: Any, *, tol: float = TOL,
+            convention: str = "statsmodels", burn: int = 0) -> float:
+    r"""Log-likelihood only (same recursion as :func:`kalman_filter`, nothing stored).
 
     Parameters
     ----------
@@ -426,22 +559,45 @@ def loglike(model: StateSpaceModel, y: Any, *, tol: float = TOL) -> float:
         Observations, NaN for missing.
     tol : float
         As in :func:`kalman_filter`.
+    convention : {"statsmodels", "kfas"}, default "statsmodels"
+        As in :func:`kalman_filter` (module notes).
+    burn : int, default 0
+        Sum the steps t > burn only: :math:`\log p(y_{burn+1:n} \mid y_{1:burn})`, the
+        log-likelihood with the first ``burn`` observations as a burn-in (Kim and Nelson
+        1999 report theirs over t = 11..n).  ``0 <= burn < n``.
 
     Returns
     -------
     float
 
+    Raises
+    ------
+    ValueError
+        Unknown ``convention``, ``burn`` outside 0..n-1 (and as :func:`kalman_filter`).
+    TypeError
+        ``burn`` not an integer.
+
     Examples
     --------
     >>> import pymc_dlm as dlm
-    >>> round(dlm.loglike(dlm.LocalLevel(1469.1 ** 0.5, 15099 ** 0.5), dlm.datasets.load_nile()), 4)
-    -633.4646
+    >>> mod, y = dlm.LocalLevel(1469.1 ** 0.5, 15099 ** 0.5), dlm.datasets.load_nile()
+    >>> round(dlm.loglike(mod, y), 4), round(dlm.loglike(mod, y, convention="kfas"), 4)
+    (-633.4646, -632.5456)
+    >>> round(dlm.loglike(mod, y, burn=1), 4)  # the diffuse first step dropped
+    -632.5456
     """
     y_arr, _ = prepare_y(model, y, copy=False, check_inf=False)
     sys = model_arrays(model)
-    status, total = loglike_total(y_arr, *sys, tol, TOL_DIFFUSE, STEADY_TOL)
-    if status == -1:
-        return total
-    if status == -3:
-        check_y(y_arr, model.p)  # raises, naming the inf
-    return float(_loglike_t(sys, y_arr, tol).sum())
+    if convention == "statsmodels" and burn == 0:
+        status, total = loglike_total(y_arr, *sys, tol, TOL_DIFFUSE, STEADY_TOL)
+        if status == -1:
+            return total
+        if status == -3:
+            check_y(y_arr, model.p)  # raises, naming the inf
+        return float(_loglike_t(sys, y_arr, tol).sum())
+    burn = _check_options(convention, burn, y_arr.shape[0])
+    check_y(y_arr, model.p)  # raises on inf
+    llf_t = _loglike_t(sys, y_arr, tol)
+    if convention == "kfas":
+        _kfas_shift(sys, y_arr, llf_t)
+    return float(llf_t[burn:].sum())

@@ -32,7 +32,7 @@ class FilterResult:
     llf_t : (n,) ndarray
         Log-likelihood contribution of each time step.
     llf : float
-        Total log-likelihood (diffuse convention of statsmodels and KFAS, D&K eq. 7.4).
+        Total log-likelihood, ``llf_t.sum()`` (D&K eq. 7.4, in the ``convention`` below).
     rank : (n,) ndarray of int
         Number of informative observations at each step (the rank of the observed block of
         :math:`F_t`; below the number observed when :math:`F_t` was singular).
@@ -45,6 +45,13 @@ class FilterResult:
     index : pandas.Index or None
         Index of y when y was a pandas object.
     state_names : tuple of str
+    n_diffuse_obs : int
+        Number of diffuse observation elements: observed rows of the diffuse steps with
+        :math:`F_{\infty,i} > 0` (each adds :math:`-\tfrac12 \log 2\pi` to the
+        statsmodels-convention likelihood and nothing to KFAS's).
+    convention : {"statsmodels", "kfas"}
+        The log-likelihood convention of ``llf_t`` and ``llf``
+        (:mod:`pymc_dlm.numeric.filter`).
     """
 
     a_pred: np.ndarray
@@ -64,6 +71,8 @@ class FilterResult:
     state_names: tuple
     y: np.ndarray
     Finv: np.ndarray  # (n, p, p) generalised inverse of the observed block of F (smoother input)
+    n_diffuse_obs: int = 0
+    convention: str = "statsmodels"
 
     @property
     def n(self) -> int:
