@@ -210,3 +210,43 @@ def test_a_function_caught_in_the_trap_does_not_say_converged(nile):
                     [2 * np.log(38.0), 2 * np.log(0.01)],
                     param_names=["log sigma2.level", "log sigma2.obs"])
     assert named.converged and named.log_likelihood == pytest.approx(-633.4646, abs=1e-4)
+
+
+def test_kfas_convention_nile_equals_r_arima(nile):
+    """R ``arima(Nile, c(0, 1, 1))``: log-likelihood -632.54563 at its maximum (KFAS's
+    convention: the diffuse observation's 0.5 log 2 pi dropped); the maximiser is the same."""
+    res = dlm.fit(dlm.LocalLevel(30.0, 100.0), nile, convention="kfas")
+    assert res.converged and res.n_diffuse_obs == 1 and res.convention == "kfas"
+    assert res.log_likelihood == pytest.approx(-632.54563, abs=1e-5)
+    assert res.aic == pytest.approx(-2 * res.log_likelihood + 2 * 3, rel=1e-14)
+    np.testing.assert_allclose(res.estimates, [15099.0, 1469.1], rtol=1e-3)
+    assert "convention kfas   diffuse observation elements 1" in res.summary()
+    conc = dlm.fit("level", nile, convention="kfas", concentrate_scale=True)
+    assert conc.log_likelihood == pytest.approx(-632.54563, abs=1e-5)
+
+
+def test_burn_in_mle_reaches_kim_and_nelson():
+    """Kim and Nelson (1999, section 3.4): the TVP regression of M1 growth, log-likelihood
+    -97.092423 over t = 11..106 at their estimates, beta_0 ~ N(0, 50 I) one step before the
+    first observation (P1 = 50 I + Q).  Data: tests/reference/kim_nelson_tvp.csv."""
+    import pandas as pd
+    from pathlib import Path
+
+    df = pd.read_csv(Path(__file__).parents[1] / "reference" / "kim_nelson_tvp.csv", comment="#")
+    y = df["m1"].to_numpy()
+    X = np.column_stack([np.ones(len(y)), df["dint"], df["inf"], df["surpl"], df["m1lag"]])
+    sd = np.array([0.371245817, 0.111236539, 0.017119149, 0.272032325, 0.037753247, 0.022415721])
+
+    def model_fn(p):
+        Q = pt.diag(pt.exp(p[1:]))
+        return dlm.StateSpaceModel(Z=X[:, None, :], T=np.eye(5), Q=Q,
+                                   H=pt.exp(p[0]).reshape((1, 1)),
+                                   P1=50.0 * np.eye(5) + Q, diffuse=[False] * 5)
+
+    names = ["log sigma2.obs"] + [f"log sigma2.beta{i}" for i in range(5)]
+    res = fit_mle(model_fn, y, np.log(1.5 * sd**2), param_names=names, burn=10)
+    assert res.converged and res.nobs == 96 and res.burn == 10
+    assert res.log_likelihood >= -97.092423 - 1e-6
+    assert res.log_likelihood == pytest.approx(-97.092423, abs=1e-3)
+    assert res.log_likelihood == pytest.approx(dlm.loglike(res.model, y, burn=10), rel=1e-10)
+    np.testing.assert_allclose(np.sqrt(res.estimates.to_numpy()), sd, rtol=0.05, atol=1e-3)

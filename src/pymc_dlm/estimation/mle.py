@@ -81,6 +81,13 @@ class MLEResult(FitStatistics):
         Parameters held at their given value.
     restarts : int
         Restarts from the data-based grid (:func:`maximize`).
+    convention : {"statsmodels", "kfas"}
+        The convention of ``log_likelihood`` (and so of AIC and BIC).
+    burn : int
+        Steps t <= burn left out of the likelihood.
+    n_diffuse_obs : int
+        Diffuse observation elements in the likelihood (after the burn-in): those whose
+        :math:`\tfrac12\log 2\pi` the KFAS convention drops.
     estimates, estimates_bse : pandas.Series
         The parameters on their own scale (``sigma2.obs`` for ``log sigma2.obs``,
         ``phi.ar`` for ``atanh phi.ar``) with delta-method standard errors.
@@ -101,6 +108,9 @@ class MLEResult(FitStatistics):
     boundary: Any = None
     fixed: Any = None
     restarts: int = 0
+    convention: str = "statsmodels"
+    burn: int = 0
+    n_diffuse_obs: int = 0
 
     def _mask(self, which: Any) -> np.ndarray:
         return np.zeros(self.params.size, bool) if which is None else np.asarray(which, bool)
@@ -140,6 +150,9 @@ class MLEResult(FitStatistics):
         names, values, se = self._natural()
         zq = float(-special.ndtri(alpha / 2.0))
         lines = self._header("Maximum likelihood (pymc-dlm fit_mle)")
+        lines.append(f"log-likelihood convention {self.convention}   diffuse observation "
+                     f"elements {self.n_diffuse_obs}"
+                     + (f"   burn-in: t <= {self.burn} left out" if self.burn else ""))
         lines += [
             f"{'parameter':<24}{'estimate':>14}{'std err':>12}{'z':>9}{'P>|z|':>9}"
             f"{'[' + format(alpha / 2, 'g'):>12}{format(1 - alpha / 2, 'g') + ']':>12}",
@@ -163,7 +176,8 @@ class MLEResult(FitStatistics):
         return "\n".join(lines)
 
 
-def _compile(model_fn: Callable[[Any], StateSpaceModel], y: Any, init: np.ndarray):
+def _compile(model_fn: Callable[[Any], StateSpaceModel], y: Any, init: np.ndarray, *,
+             convention: str = "statsmodels", burn: int = 0):
     psi = pt.dvector("psi")
     spec = model_fn(psi)
     if not isinstance(spec, StateSpaceModel):
@@ -176,7 +190,7 @@ def _compile(model_fn: Callable[[Any], StateSpaceModel], y: Any, init: np.ndarra
         Z, T = (_numbers([psi], [x], init)[0] for x in (sys.Z, sys.T))
         plan = symbolic.diffuse_plan(Z, T, np.diag(np.asarray(spec.diffuse, float)),
                                      ~np.isnan(y_arr))
-        ll = fused.loglike(sys, y_arr, plan)
+        ll = fused.loglike(sys, y_arr, plan, convention=convention, burn=burn)
         fn = _compiled(psi, ll)
     found = symbolic.leaves(spec)
     return spec, y_arr, plan, fn, found, lambda x: _numbers([psi], found, x)
@@ -371,7 +385,7 @@ def _scaled(model_fn: Callable) -> Callable:
 
 def _fit_concentrated(model_fn: Callable, y: Any, init: np.ndarray, fixed: np.ndarray,
                       variances: np.ndarray, optimizer: str, maxiter: int,
-                      tol: float | None) -> tuple:
+                      tol: float | None, options: dict) -> tuple:
     r"""fit_mle's ``concentrate_scale=True``: maximise the profile
     :math:`\ell_c(\psi) = \max_{\sigma^2}\ell(\psi, \sigma^2)`.
 
@@ -385,7 +399,8 @@ abla_\psi\ell(\psi, \hat s)`.  :math:`n_*` is read once from
     :math:`g_s` at two scales.
     """
     full_init = np.append(init, 0.0)
-    spec, y_arr, _, fn_full, found, leaf_fn = _compile(_scaled(model_fn), y, full_init)
+    spec, y_arr, plan, fn_full, found, leaf_fn = _compile(_scaled(model_fn), y, full_init,
+                                                          **options)
     check_data(y_arr, n_params=int(np.sum(~fixed)) + 1, n_diffuse=int(np.sum(spec.diffuse)))
     g0 = float(fn_full(full_init)[1][-1])
     g1 = float(fn_full(np.append(init, np.log(2.0)))[1][-1])
@@ -422,7 +437,7 @@ abla_\psi\ell(\psi, \hat s)`.  :math:`n_*` is read once from
                        boundary=np.append(fit.boundary, False),
                        fixed=np.append(fit.fixed, False),
                        message=fit.message + f"; scale concentrated out (n* = {n_star:.0f})")
-    return fit, spec, y_arr, leaf_fn, found
+    return fit, spec, y_arr, leaf_fn, found, plan
 
 
 def _information(fn: Callable, x: np.ndarray, idx: np.ndarray) -> tuple:
@@ -451,7 +466,7 @@ def _information(fn: Callable, x: np.ndarray, idx: np.ndarray) -> tuple:
 
 
 def _zero_variances_to_leave(model: StateSpaceModel, moved: StateSpaceModel, y: np.ndarray,
-                             scale: float, ll: float) -> list[str]:
+                             scale: float, ll: float, options: dict) -> list[str]:
     """The free diagonal entries of constant H and Q that sit below ``_SMALL * scale`` while
     the log-likelihood rises when they grow by 1e-4 scale (KKT sign condition violated,
     measured with the NumPy engine).  Free: the entry changes when psi moves."""
@@ -468,7 +483,7 @@ def _zero_variances_to_leave(model: StateSpaceModel, moved: StateSpaceModel, y: 
                 continue
             A2 = A.copy()
             A2[i, i] += 1e-4 * scale
-            if np_loglike(model.replace(**{name: A2}), y) > ll + tol:
+            if np_loglike(model.replace(**{name: A2}), y, **options) > ll + tol:
                 bad.append(f"{name}[{i}, {i}]")
     return bad
 
@@ -476,8 +491,9 @@ def _zero_variances_to_leave(model: StateSpaceModel, moved: StateSpaceModel, y: 
 def fit_mle(model_fn: Callable[[Any], StateSpaceModel] | StateSpaceModel, y: Any,
             init_params: Any = None, *, optimizer: str = "L-BFGS-B",
             param_names: Any = None, fixed: dict | None = None,
-            concentrate_scale: bool = False, maxiter: int = 1000,
-            tol: float | None = None, method: str | None = None) -> MLEResult:
+            concentrate_scale: bool = False, convention: str = "statsmodels", burn: int = 0,
+            maxiter: int = 1000, tol: float | None = None,
+            method: str | None = None) -> MLEResult:
     r"""Maximum likelihood estimate of the parameters of ``model_fn`` (exact gradients).
 
     Parameters
@@ -516,6 +532,14 @@ def fit_mle(model_fn: Callable[[Any], StateSpaceModel] | StateSpaceModel, y: Any
         to it; a function's model is taken as the model relative to the scale.  The result
         has one more parameter, ``log scale`` (estimate ``scale``, with its standard error
         from the full likelihood's information); the maximum is the full likelihood's.
+    convention : {"statsmodels", "kfas"}, default "statsmodels"
+        The log-likelihood's convention for the diffuse observation elements
+        (:mod:`pymc_dlm.numeric.filter`): "kfas" drops their :math:`\tfrac12\log 2\pi`, as
+        KFAS and R's ``arima`` do (Nile: -632.54563 against -633.46456).  The same maximiser;
+        the log-likelihood, AIC and BIC are reported in it, with ``n_diffuse_obs``.
+    burn : int, default 0
+        Maximise :math:`\log p(y_{burn+1:n} \mid y_{1:burn})`: the steps t <= burn
+        contribute nothing (Kim and Nelson's burn-in); ``nobs`` counts the rest.
     maxiter : int
     tol : float, optional
         Passed to :func:`scipy.optimize.minimize`.
@@ -593,12 +617,13 @@ def fit_mle(model_fn: Callable[[Any], StateSpaceModel] | StateSpaceModel, y: Any
         fixed = {names[0]: 0.0}  # the reference variance: sigma2.obs = 1 times the scale
     init, fixed_mask = apply_fixed(names, init, fixed)
     variances = np.array([is_log_variance(n) for n in names], bool)
+    options = {"convention": convention, "burn": burn}
     if concentrate_scale:
-        fit, spec, y_arr, leaf_fn, found = _fit_concentrated(
-            model_fn, y, init, fixed_mask, variances, optimizer, maxiter, tol)
+        fit, spec, y_arr, leaf_fn, found, plan = _fit_concentrated(
+            model_fn, y, init, fixed_mask, variances, optimizer, maxiter, tol, options)
         names = names + ("log scale",)
     else:
-        spec, y_arr, plan, fn, found, leaf_fn = _compile(model_fn, y, init)
+        spec, y_arr, plan, fn, found, leaf_fn = _compile(model_fn, y, init, **options)
         check_data(y_arr, n_params=int(np.sum(~fixed_mask)),
                    n_diffuse=int(np.sum(spec.diffuse)))
         with _blas_one_thread():
@@ -614,7 +639,7 @@ def fit_mle(model_fn: Callable[[Any], StateSpaceModel] | StateSpaceModel, y: Any
         # a function whose parameters are not named as log-variances: no restarts, but no
         # "converged" at a variance near zero that the likelihood wants to leave either
         bad = _zero_variances_to_leave(fitted, at(fit.x + 1e-3 * ~fit.fixed), y_arr,
-                                       data_scale(y_arr), fit.log_likelihood)
+                                       data_scale(y_arr), fit.log_likelihood, options)
         if bad:
             fit = fit._replace(converged=False, message=fit.message + (
                 f"; {', '.join(bad)} near zero, but the log-likelihood rises as it leaves "
@@ -624,9 +649,10 @@ def fit_mle(model_fn: Callable[[Any], StateSpaceModel] | StateSpaceModel, y: Any
         model=fitted, params=fit.x, log_likelihood=fit.log_likelihood, converged=fit.converged,
         n_iter=fit.n_iter, bse=fit.bse, cov_params=fit.cov,
         hessian_method="central differences of the exact gradient",
-        nobs=int(np.count_nonzero(~np.isnan(y_arr))),
+        nobs=int(np.count_nonzero(~np.isnan(y_arr[burn:]))),
         message=fit.message, param_names=names, data=y, boundary=fit.boundary,
-        fixed=fit.fixed, restarts=fit.restarts,
+        fixed=fit.fixed, restarts=fit.restarts, convention=convention, burn=int(burn),
+        n_diffuse_obs=int(plan.diffuse_counts[burn:].sum()),
     )
 
 

@@ -70,8 +70,9 @@ def fit(
         Parameters held at a value, by name (``{"sigma2.obs": 15099.0}``; the names of
         ``docs/estimation.md``).
     **kwargs
-        Passed to the estimator (``maxiter``, ``tol``, ``param_names``,
-        ``concentrate_scale`` for MLE (with a formula, ``sigma2.obs`` is then held at 1);
+        Passed to the estimator (``maxiter``, ``tol``, ``param_names``, ``convention``,
+        ``burn``, ``concentrate_scale`` for MLE (with a formula, ``sigma2.obs`` is then held
+        at 1);
         ``max_iter``, ``tol``, ``estimate`` for EM).
 
     Returns
