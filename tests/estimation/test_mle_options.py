@@ -250,3 +250,15 @@ def test_burn_in_mle_reaches_kim_and_nelson():
     assert res.log_likelihood == pytest.approx(-97.092423, abs=1e-3)
     assert res.log_likelihood == pytest.approx(dlm.loglike(res.model, y, burn=10), rel=1e-10)
     np.testing.assert_allclose(np.sqrt(res.estimates.to_numpy()), sd, rtol=0.05, atol=1e-3)
+
+
+def test_kfas_convention_uk_drivers_local_level_equals_commandeur_koopman():
+    """Commandeur and Koopman (2007, section 2.2): the local level on log UK drivers KSI,
+    maximum log-likelihood / n = 0.6451960 (KFAS's convention), sigma2_eps = 0.00222157,
+    sigma2_xi = 0.011866."""
+    y = np.log(dlm.datasets.load_uk_drivers()["drivers_ksi"])
+    res = dlm.fit(dlm.LocalLevel(1.0, 1e-3), y, convention="kfas")
+    assert res.converged
+    assert res.log_likelihood / len(y) == pytest.approx(0.6451960, abs=5e-8)
+    np.testing.assert_allclose(res.estimates[["sigma2.obs", "sigma2.level"]],
+                               [0.00222157, 0.011866], rtol=1e-3)
