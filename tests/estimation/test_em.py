@@ -199,3 +199,181 @@ def test_bad_models():
     tv = dlm.LocalLevel(1.0, 1.0).replace(Q=np.ones((100, 1, 1)))
     with pytest.raises(ValueError, match="time-varying Q"):
         fit_em(y, tv)
+
+
+# ------------------------------------------------------------------ honest convergence (issue 23)
+@pytest.fixture(scope="module")
+def nile_max():
+    """statsmodels' maximum of the Nile local level (exact diffuse): -633.46456."""
+    y = dlm.datasets.load_nile().to_numpy()
+    return sm.tsa.UnobservedComponents(y, "llevel", use_exact_diffuse=True).fit(disp=0).llf
+
+
+@pytest.mark.parametrize("accelerate", [None, "squarem"])
+@pytest.mark.parametrize("start", [(38.0, 0.1), (38.0, 1.0), (0.1, 123.0), (1e-3, 1e-3),
+                                   (1e4, 1e4)])
+def test_small_or_large_starts_reach_the_maximum(start, accelerate, nile_max):
+    """The traps of issue 23: from LocalLevel(38, 0.1) plain EM stopped after 3 iterations at
+    -648.27 and called it converged; from (38, 1) and (0.1, 123) it ran 5000 iterations to the
+    wrong point.  EM steps near a variance of zero are tiny; the score (through the jump
+    steps) finds the maximum."""
+    y = dlm.datasets.load_nile()
+    res = fit_em(y, dlm.LocalLevel(*start), max_iter=5000, accelerate=accelerate)
+    assert res.converged, res.message
+    assert res.log_likelihood == pytest.approx(nile_max, abs=1e-4)
+    h = res.log_likelihood_history
+    assert np.all(np.diff(h) >= -1e-10 * np.abs(h[1:]))
+    assert res.max_score <= 1e-6 * abs(res.log_likelihood)
+
+
+def _finite_difference_gradient(mod, y, g, h=1e-6):
+    """Central differences of dlm.loglike in a variance (or each symmetric entry of a block)."""
+    A = np.asarray(getattr(mod, g.matrix), float)
+    idx = np.asarray(g.index)
+
+    def ll(B):
+        return dlm.loglike(mod.replace(**{g.matrix: B}), y)
+
+    if not g.full:
+        E = np.zeros_like(A)
+        E[idx, idx] = 1.0
+        eps = h * A[idx[0], idx[0]]
+        return (ll(A + eps * E) - ll(A - eps * E)) / (2 * eps)
+    k = len(idx)
+    G = np.zeros((k, k))
+    for i in range(k):
+        for j in range(k):
+            E = np.zeros_like(A)
+            E[idx[i], idx[j]] += 0.5
+            E[idx[j], idx[i]] += 0.5
+            eps = h * np.sqrt(A[idx[i], idx[i]] * A[idx[j], idx[j]])
+            G[i, j] = (ll(A + eps * E) - ll(A - eps * E)) / (2 * eps)
+    return G
+
+
+def _em_gradients(mod, y, covariance="structure"):
+    from pymc_dlm.estimation import em
+    from pymc_dlm.estimation.structure import variance_groups
+
+    y = np.asarray(y, float).reshape(len(y), -1)
+    groups = (em._full_groups(mod, ("H", "Q")) if covariance == "full"
+              else variance_groups(mod, ("H", "Q")))
+    st = em._Setup(mod, y, groups, set(), ("H", "Q"))
+    run = em._Runner(st)
+    init = (st.a0, st.P0) if st.before else None
+    sys_, _, _, sm_ = run.point(system_arrays(mod), init)
+    return groups, em._gradients(st, sys_, sm_)
+
+
+@pytest.mark.parametrize("name", ["trend_seasonal", "trig_seasonal", "bivariate", "tv_regression",
+                                  "tv_intercepts", "ar2", "bivariate-full"])
+def test_score_is_the_gradient_of_the_loglikelihood(name):
+    """Fisher's identity from the E-step's moments equals central differences of the NumPy
+    engine's log-likelihood: diffuse and known starts, tied variances, a full H block, missing
+    values, time-varying Z, and the stationary AR(2) whose P1 follows Q (the adjoint Lyapunov
+    term).  Tolerance: the differences' truncation error (h = 1e-6 relative)."""
+    from reference_models import REFERENCE_MODELS
+
+    full = name.endswith("-full")
+    mod, y = REFERENCE_MODELS[name.removesuffix("-full")]()
+    groups, grads = _em_gradients(mod, y, "full" if full else "structure")
+    for g in groups:
+        ref = _finite_difference_gradient(mod, y, g)
+        np.testing.assert_allclose(grads[g.name], ref, rtol=2e-5,
+                                   atol=2e-5 * np.max(np.abs(ref)))
+
+
+def test_score_equals_the_adjoint_gradient():
+    """The same gradient from the adjoint pass (numeric.adjoint.loglike_and_grad; known
+    initialisation): dl/dH (symmetrised) of the full H block and dl/dq_i of diagonal Q."""
+    from pymc_dlm.numeric.adjoint import loglike_and_grad
+
+    mod, y = bivariate()
+    mod = mod.replace(P1=np.diag([2.0, 0.5 / (1 - 0.36), 3.0]), diffuse=[False] * 3)
+    groups, grads = _em_gradients(mod, y)
+    s = system_arrays(mod)
+    _, ref = loglike_and_grad(y, *s[:9], dlm.numeric.filter.TOL)
+    gH = 0.5 * (ref["H"][0] + ref["H"][0].T)
+    for g in groups:
+        if g.matrix == "H":
+            np.testing.assert_allclose(grads[g.name], gH, rtol=1e-8)
+        else:
+            assert grads[g.name] == pytest.approx(ref["Q"][0][g.index[0], g.index[0]], rel=1e-8)
+
+
+def test_a_small_step_is_not_convergence():
+    """The stationary AR(2): P1 follows Q (Lyapunov), which the closed-form M-step ignores, so
+    EM settles where its steps are tiny but the score is not zero; converged stays False and
+    the message gives the score."""
+    from reference_models import ar2
+
+    mod, y = ar2()
+    res = fit_em(y, mod, max_iter=300)
+    assert not res.converged
+    assert res.max_score > 100 * 1e-6 * abs(res.log_likelihood)
+    assert "scaled score" in res.message
+    h = res.log_likelihood_history
+    assert np.all(np.diff(h) >= -1e-10 * np.abs(h[1:]))
+
+
+def test_squarem_safeguard_ends_no_cycle_below_two_em_steps():
+    """Varadhan and Roland's safeguard as documented in fit_em: whatever the largest step
+    length, a cycle's point is no lower than the two EM steps it extrapolates from."""
+    from pymc_dlm.estimation import em
+    from pymc_dlm.estimation.structure import variance_groups
+
+    y = np.log(dlm.datasets.load_airline_passengers().to_numpy())[:, None]
+    mod = dlm.LocalLinearTrend(0.05, 0.01, 0.05) + dlm.Seasonal(12, 0.05, form="trigonometric")
+    st = em._Setup(mod, y, variance_groups(mod, ("H", "Q")), set(), ("H", "Q"))
+    run = em._Runner(st)
+    s0, _, f0, sm0 = run.point(system_arrays(mod), None)
+    s1, _ = run.em_map(s0, None, sm0)
+    s1, _, _, sm1 = run.point(s1, None)
+    s2, _ = run.em_map(s1, None, sm1)
+    ll2 = run.loglike(s2, None)
+    for step_max in (1.0, 1e2, 1e8):
+        s_new, _, _ = em._squarem_cycle(run, s0, None, sm0, f0.llf, step_max)
+        assert run.loglike(s_new, None) >= ll2
+    res = fit_em(y, mod, max_iter=200, accelerate="squarem")
+    h = res.log_likelihood_history
+    assert np.all(np.diff(h) >= -1e-10 * np.abs(h[1:]))
+
+
+def test_fixed_variance_equals_statsmodels_fit_constrained():
+    """fixed={"sigma2.obs": 15099}: the level variance maximising the likelihood, as
+    statsmodels' fit_constrained (BFGS to gtol 1e-10: 1469.05675)."""
+    y = dlm.datasets.load_nile()
+    ref = sm.tsa.UnobservedComponents(y.to_numpy(), "llevel", use_exact_diffuse=True) \
+        .fit_constrained({"sigma2.irregular": 15099.0}, disp=0, method="bfgs", gtol=1e-10)
+    for accelerate, rtol in ((None, 1e-4), ("squarem", 1e-7)):
+        res = fit_em(y, dlm.LocalLevel(10.0, 10.0), fixed={"sigma2.obs": 15099.0},
+                     max_iter=5000, accelerate=accelerate)
+        assert res.converged and res.params["sigma2.obs"] == 15099.0
+        assert res.model.H[0, 0] == 15099.0
+        assert res.params["sigma2.level"] == pytest.approx(ref.params[1], rel=rtol)
+        assert res.log_likelihood == pytest.approx(ref.llf, abs=1e-8)
+        assert res.df_model == 2
+
+
+@pytest.mark.parametrize("kwargs, err, match", [
+    (dict(fixed={"sigma2.slope": 1.0}), ValueError,
+     r"fixed names an unknown parameter 'sigma2.slope'; the parameters are \['sigma2.obs'"),
+    (dict(fixed={"sigma2.obs": -1.0}), ValueError, "must be a variance >= 0"),
+    (dict(fixed={"sigma2.obs": 1.0, "sigma2.level": 2.0}), ValueError, "no free variance"),
+    (dict(accelerate="aitken"), ValueError, "accelerate must be one of"),
+    (dict(covariance="diagonal"), ValueError, "covariance must be one of"),
+    (dict(convention="R"), ValueError, "convention must be one of"),
+    (dict(gtol=-1.0), ValueError, "gtol"),
+])
+def test_bad_new_options(kwargs, err, match):
+    with pytest.raises(err, match=match):
+        fit_em(dlm.datasets.load_nile(), dlm.LocalLevel(30.0, 100.0), **kwargs)
+
+
+def test_kfas_convention_shifts_the_history():
+    y = dlm.datasets.load_nile()
+    a = fit_em(y, dlm.LocalLevel(38.0, 120.0), max_iter=5)
+    b = fit_em(y, dlm.LocalLevel(38.0, 120.0), max_iter=5, convention="kfas")
+    np.testing.assert_allclose(b.log_likelihood_history - a.log_likelihood_history,
+                               0.5 * np.log(2 * np.pi), rtol=1e-12)
+    assert b.log_likelihood == pytest.approx(dlm.loglike(b.model, y, convention="kfas"))
