@@ -262,3 +262,10 @@ def test_kfas_convention_uk_drivers_local_level_equals_commandeur_koopman():
     assert res.log_likelihood / len(y) == pytest.approx(0.6451960, abs=5e-8)
     np.testing.assert_allclose(res.estimates[["sigma2.obs", "sigma2.level"]],
                                [0.00222157, 0.011866], rtol=1e-3)
+
+
+def test_fixed_passes_through_dlm_fit_to_em(nile):
+    em = dlm.fit("level", nile, method="em", fixed={"sigma2.obs": 15099.0}, max_iter=3)
+    assert em.model.H[0, 0] == 15099.0 and set(em.params) == {"sigma2.level", "sigma2.obs"}
+    with pytest.raises(ValueError, match="optimizer is for method='mle'"):
+        dlm.fit("level", nile, method="em", optimizer="BFGS")
