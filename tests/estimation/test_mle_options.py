@@ -163,6 +163,17 @@ def test_a_first_compile_says_so_once(nile, monkeypatch, caplog):
         mle.announce_first_compile()
     assert [r.getMessage()[:45] for r in caplog.records] == [
         "pymc_dlm: compiling the Kalman filter kernels"]
+    # a compile that runs past the notice time says so; a quick one says nothing
+    import time
+
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="pymc_dlm"):
+        with mle.compile_notice(after=0.01):
+            time.sleep(0.3)
+        with mle.compile_notice(after=5.0):
+            pass
+    assert [r.getMessage()[:60] for r in caplog.records] == [
+        "pymc_dlm: compiling the likelihood and gradient of a new mod"]
 
 
 def test_concentrated_scale_nile_agrees_with_full_mle_and_the_stepwise_procedure(nile):

@@ -11,7 +11,9 @@ derivative).
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, NamedTuple
@@ -244,6 +246,26 @@ def announce_first_compile() -> None:
                  "fits load them in well under a second")
 
 
+#: seconds a compile may take before :func:`compile_notice` says what is happening
+NOTICE_AFTER = 3.0
+
+
+@contextlib.contextmanager
+def compile_notice(after: float | None = None) -> Any:
+    """Log (``pymc_dlm`` logger, WARNING) once the body has run ``after`` seconds
+    (:data:`NOTICE_AFTER`): a new model structure's likelihood is being compiled, which
+    happens once per structure and is cached on disk (a newcomer should not think it hangs)."""
+    timer = threading.Timer(NOTICE_AFTER if after is None else after, _LOG.warning, args=(
+        "pymc_dlm: compiling the likelihood and gradient of a new model structure (once per "
+        "structure, then cached on disk); this can take up to a minute or two",))
+    timer.daemon = True
+    timer.start()
+    try:
+        yield
+    finally:
+        timer.cancel()
+
+
 def _graph_key(psi: Any, ll: Any) -> Any:
     """A hashable description of the graph from ``psi`` to ``ll``: each node's Op (equal
     Ops compare equal by their properties), where its inputs come from, and the type and
@@ -279,8 +301,9 @@ def _compiled(psi: Any, ll: Any) -> Any:
     if key is not None and key in _FUNCTIONS:
         return _FUNCTIONS[key]
     announce_first_compile()
-    fn = pytensor.function([psi], [ll, pt.grad(ll, psi)], on_unused_input="ignore",
-                           mode=_MODE)
+    with compile_notice():
+        fn = pytensor.function([psi], [ll, pt.grad(ll, psi)], on_unused_input="ignore",
+                               mode=_MODE)
     if key is not None:
         _FUNCTIONS[key] = fn
         while len(_FUNCTIONS) > 8:
