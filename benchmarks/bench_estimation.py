@@ -6,6 +6,14 @@ BLAS is held to one thread.  Warm caches: each fit is timed after one untimed ca
 
     python benchmarks/bench_estimation.py            # full table
     python benchmarks/bench_estimation.py --quick    # fewer repeats
+    python benchmarks/bench_estimation.py --robust --repeats 1   # only the multi-start table
+
+The robust-MLE table (``--robust``) fits reference models of
+``tests/estimation/test_mle_robust.py`` on one compiled likelihood: one climb with the
+boundary checks off (``maximize(..., variances=None)``: what fit_mle did before issue 23),
+with the checks from the data-based start (no restart needed) and from every variance at
+1e-10 times the data's (the trap: KKT restarts and a second climb), then the whole fit_mle
+call from the good start.  Cells: median seconds (restarts, log-likelihood reached).
 """
 
 from __future__ import annotations
@@ -128,11 +136,73 @@ def fresh_fit(lib: str, cache: str | None = None) -> tuple[float, float]:
     return float(out[-2]), float(out[-1])
 
 
+def robust_models():
+    """(name, y, model from variances) for the reference models of the robustness tests."""
+    nile = dlm.datasets.load_nile().to_numpy()
+    df = dlm.datasets.load_uk_drivers()
+    uk = np.log(df["drivers_ksi"].to_numpy())
+    X = df[["log_petrol_price", "seatbelt_law"]].to_numpy()
+    air = np.log(dlm.datasets.load_airline_passengers().to_numpy())
+
+    def trend_seasonal(v):
+        return (dlm.LocalLinearTrend(v[1] ** 0.5, v[2] ** 0.5, v[0] ** 0.5)
+                + dlm.Seasonal(12, v[3] ** 0.5))
+
+    return [
+        ("Nile local level", nile, 2, lambda v: dlm.LocalLevel(v[1] ** 0.5, v[0] ** 0.5)),
+        ("UK drivers level + seasonal + regression", uk, 3,
+         lambda v: (dlm.LocalLevel(v[1] ** 0.5, v[0] ** 0.5) + dlm.Seasonal(12, v[2] ** 0.5)
+                    + dlm.Regression(X, names=["petrol", "law"]))),
+        ("airline trend + seasonal(12)", air, 4, trend_seasonal),
+    ]
+
+
+def robust_table(reps: int) -> None:
+    """The cost of the boundary checks and restarts of fit_mle (module docstring)."""
+    from pymc_dlm.estimation import mle
+    from pymc_dlm.estimation.checks import data_scale
+    from pymc_dlm.estimation.structure import variance_parameterization
+
+    print("\nRobust MLE (maximize on one compiled likelihood): median seconds "
+          "(restarts, log-likelihood)\n")
+    cols = ("one climb, no checks", "checks, good start", "checks, start 1e-10 s",
+            "fit_mle, good start")
+    head = f"{'model':42s} " + " ".join(f"{c:>28s}" for c in cols)
+    print(head)
+    print("-" * len(head))
+    for name, y, k, build in robust_models():
+        s = data_scale(y[:, None])
+        good = build(np.full(k, 0.1 * s))
+        fn_model, init, names = variance_parameterization(good)
+        bad = np.log(np.full(init.size, 1e-10 * s))
+        compiled = mle._compile(fn_model, y, init)[3]
+        var = [n.startswith("log sigma2.") for n in names]
+        cells = []
+        for run in (lambda: mle.maximize(compiled, init),
+                    lambda: mle.maximize(compiled, init, variances=var, scale=s),
+                    lambda: mle.maximize(compiled, bad, variances=var, scale=s),
+                    lambda: fit_mle(good, y)):
+            res = run()
+            t = median_time(run, reps)
+            cells.append(f"{t:9.3e} ({res.restarts}, {res.log_likelihood:.4f})")
+        print(f"{name:42s} " + " ".join(f"{c:>28s}" for c in cells))
+    print("\n'no checks' is what fit_mle did before issue 23 (it stops wherever L-BFGS-B "
+          "stops); the last column adds building the model graph and finding its compiled "
+          "function.")
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--robust", action="store_true", help="only the robust-MLE table")
+    ap.add_argument("--repeats", type=int, default=None)
     args = ap.parse_args(argv)
-    reps = 3 if args.quick else 7
+    reps = args.repeats or (3 if args.quick else 7)
+    if args.robust:
+        with threadpool_limits(limits=1, user_api="blas"), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            robust_table(reps)
+        return 0
     if have("jax"):
         import jax
 
@@ -192,6 +262,8 @@ def main(argv=None) -> int:
              if have("dynaris") else None),
         ]
         rows.append(("EM, per iteration, local level n=10,000", t, others))
+
+        robust_table(reps)
 
     print("\nEstimation, median wall seconds (warm caches, BLAS 1 thread); ratio = other / ours\n")
     head = f"{'task':46s} {'ours':>10s}   {'other library':>14s} {'seconds':>10s} {'ratio':>8s}"

@@ -27,7 +27,7 @@ with model:
 t_nuts = time.perf_counter() - t0
 post = az.extract(idata)
 
-s2_level, s2_obs = np.exp(2 * mle.params)
+s2_level, s2_obs = mle.estimates[["sigma2.level", "sigma2.obs"]]
 rows = [
     ("Durbin & Koopman (2012)", 1469.1, 15099.0, "", ""),
     ("MLE (dlm.fit)", s2_level, s2_obs, f"{mle.log_likelihood:.4f}", f"{t_mle:.2f} s"),

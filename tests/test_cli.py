@@ -62,8 +62,8 @@ def test_fit_mle_on_nile_by_default(tmp_path):
     assert proc.returncode == 0, proc.stderr
     summary = _report(tmp_path)
     # Durbin and Koopman (2012, section 2.10.3): variances 1469.1 and 15099
-    assert summary["parameters"]["sigma.level"] ** 2 == pytest.approx(1469.1, rel=1e-3)
-    assert summary["parameters"]["sigma.obs"] ** 2 == pytest.approx(15099, rel=1e-3)
+    assert summary["parameters"]["sigma2.level"] == pytest.approx(1469.1, rel=1e-3)
+    assert summary["parameters"]["sigma2.obs"] == pytest.approx(15099, rel=1e-3)
     fc = pd.read_csv(tmp_path / "forecast.csv", index_col=0)
     assert fc.index[0] == 1971 and len(fc) == 12
     assert "Maximum likelihood" in proc.stdout
@@ -75,11 +75,12 @@ def test_fit_em_on_a_csv_with_dates_shows_progress(tmp_path, airline_csv):
     assert proc.returncode == 0, proc.stderr
     assert "EM iteration   10" in proc.stderr
     summary = _report(tmp_path)
-    assert summary["method"] == "em" and set(summary["parameters"]) >= {"sigma.level", "sigma.obs"}
-    # standard deviations: the square roots of the variances EM printed in summary.txt
+    # one naming scheme: the variances EM printed in summary.txt, by the same names
+    assert summary["method"] == "em" and set(summary["parameters"]) == {
+        "sigma2.level", "sigma2.slope", "sigma2.seasonal", "sigma2.obs"}
     text = (tmp_path / "summary.txt").read_text()
     s2_obs = float(text.split("sigma2.obs")[1].split()[0])
-    assert summary["parameters"]["sigma.obs"] == pytest.approx(s2_obs ** 0.5, rel=1e-5)
+    assert summary["parameters"]["sigma2.obs"] == pytest.approx(s2_obs, rel=1e-5)
     fc = pd.read_csv(tmp_path / "forecast.csv", index_col=0, parse_dates=True)
     assert list(fc.index) == list(pd.date_range("1961-01-01", periods=3, freq="MS"))
 

@@ -26,9 +26,9 @@ def run_demo(out_dir: str | Path = "demo_output") -> Path:
     from .plots import plot_filtered, plot_smoothed
 
     y = load_nile()
-    mle = fit("level", y)  # sigma = exp(psi); L-BFGS-B with the exact gradient
+    mle = fit("level", y)  # sigma2 = exp(psi); L-BFGS-B with the exact gradient
     em = fit(LocalLevel(30.0, 100.0), y, method="em", max_iter=2000, tol=1e-9)
-    s2_level, s2_obs = np.exp(2.0 * mle.params)
+    s2_level, s2_obs = mle.estimates[["sigma2.level", "sigma2.obs"]]
     print("Nile river flow 1871-1970, local level model")
     print("maximum likelihood (pymc_dlm.fit, exact gradients through the fused filter)")
     print(f"  sigma2_level (eta) : {s2_level:12.1f}   Durbin & Koopman (2012): 1469.1")

@@ -56,11 +56,15 @@ def test_acf_and_ljung_box_match_statsmodels(nile):
     for model_df in (0, 2):
         ours = ljung_box(e, 10, model_df=model_df)
         ref = acorr_ljungbox(x, lags=10, model_df=model_df)
-        np.testing.assert_allclose(ours.statistic, ref.lb_stat, rtol=1e-12)
-        np.testing.assert_allclose(ours.p_value, ref.lb_pvalue, rtol=1e-10)
+        np.testing.assert_allclose(ours.table.statistic, ref.lb_stat, rtol=1e-12)
+        np.testing.assert_allclose(ours.table.p_value, ref.lb_pvalue, rtol=1e-10)
+        # the result is the test at max_lag (dynaris' fields), the table beside it
+        assert (ours.statistic, ours.p_value) == (ours.table.statistic.iloc[-1],
+                                                  ours.table.p_value.iloc[-1])
+        np.testing.assert_allclose(ours["statistic"], ref.lb_stat, rtol=1e-12)
     # statsmodels' results object runs the same test on the same residuals
     sc = res.test_serial_correlation("ljungbox", lags=10)[0]
-    np.testing.assert_allclose(ljung_box(e, 10).statistic, sc[0], rtol=1e-10)
+    np.testing.assert_allclose(ljung_box(e, 10).table.statistic, sc[0], rtol=1e-10)
 
 
 def test_jarque_bera_and_heteroskedasticity_match_statsmodels(nile):

@@ -84,7 +84,7 @@ def test_softplus_parameterisation_reaches_the_same_mle(nile_fit):
     "kwargs, err, match",
     [
         (dict(model_fn=lambda p: 1.0), TypeError, "StateSpaceModel"),
-        (dict(method="Nelder-Mead"), ValueError, "method"),
+        (dict(optimizer="Newton-CG"), ValueError, "optimizer must be one of"),
         (dict(init_params=[np.nan, 1.0]), ValueError, "finite"),
         (dict(init_params=[3.0]), ValueError, "1 entries"),
         (dict(init_params=[3.0, 4.0, 5.0]), ValueError, r"never uses psi\[2\]"),

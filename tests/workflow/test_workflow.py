@@ -24,9 +24,11 @@ def nile_fit(nile):
 
 def test_formula_fit_is_the_nile_mle(nile_fit):
     # Durbin and Koopman (2012), section 2.10.3: 15099 and 1469.1
-    s2_level, s2_obs = np.exp(2 * nile_fit.params)
+    s2_level, s2_obs = np.exp(nile_fit.params)
     assert abs(s2_obs / 15099 - 1) < 1e-3 and abs(s2_level / 1469.1 - 1) < 1e-3
-    assert nile_fit.param_names == ("log sigma.level", "log sigma.obs")
+    assert nile_fit.param_names == ("log sigma2.level", "log sigma2.obs")
+    np.testing.assert_allclose(nile_fit.estimates[["sigma2.level", "sigma2.obs"]],
+                               [s2_level, s2_obs], rtol=1e-14)
 
 
 def test_model_and_em_fits_reach_the_same_optimum(nile, nile_fit):
@@ -38,7 +40,7 @@ def test_model_and_em_fits_reach_the_same_optimum(nile, nile_fit):
 
 
 def test_forecast_frame_matches_statsmodels_get_forecast(nile, nile_fit):
-    s2_level, s2_obs = np.exp(2 * nile_fit.params)
+    s2_level, s2_obs = nile_fit.estimates[["sigma2.level", "sigma2.obs"]]
     mod = sm.tsa.UnobservedComponents(nile.to_numpy(), "llevel")
     ref = mod.filter([s2_obs, s2_level]).get_forecast(8).summary_frame(alpha=0.1)
     ours = nile_fit.forecast(8, alpha=0.1)
@@ -140,9 +142,8 @@ def test_ar_formula_fit_matches_statsmodels_unobserved_components():
     ref = sm.tsa.UnobservedComponents(y[:, 0], "llevel", autoregressive=1).fit(disp=0, maxiter=500)
     # statsmodels: sigma2.irregular, sigma2.level, sigma2.ar, ar.L1; its llf drops the diffuse
     # part's constant, so compare our llf with its loglike at our parameters
-    sig_level, sig_obs = np.exp(res.params[[0, 3]])
-    phi, sig_ar = np.tanh(res.params[1]), np.exp(res.params[2])
-    ours = np.array([sig_obs**2, sig_level**2, sig_ar**2, phi])
+    est = res.estimates
+    ours = est[["sigma2.obs", "sigma2.level", "sigma2.ar", "phi.ar"]].to_numpy()
     assert ref.llf <= ref.model.loglike(ours) + 1e-6
     np.testing.assert_allclose(ours, ref.params, rtol=2e-3)
 
@@ -170,3 +171,18 @@ def test_bayesian_priors_fixed_values_and_errors(nile):
         dlm.bayesian(dlm.LocalLevel, nile, priors={"sigma_trend": pm.HalfNormal.dist(1.0)})
     with pytest.raises(ValueError, match="both as priors and as fixed"):
         dlm.bayesian(dlm.LocalLevel, nile, sigma_obs=1.0, priors={"sigma_obs": 2.0})
+
+
+def test_bayesian_accepts_a_formula_with_the_names_of_the_estimators(nile):
+    import pymc as pm
+
+    m = dlm.bayesian("level", nile, priors={"sigma.level": pm.HalfNormal.dist(50.0)})
+    assert sorted(v.name for v in m.free_RVs) == ["sigma.level", "sigma.obs"]
+    point = {"sigma.level_log__": 3.6, "sigma.obs_log__": 4.8}
+    s_level, s_obs = np.exp(3.6), np.exp(4.8)
+    expected = (dlm.loglike(dlm.LocalLevel(s_level, s_obs), nile)
+                + st.halfnorm.logpdf(s_level, scale=50.0) + 3.6
+                + st.halfnorm.logpdf(s_obs, scale=float(np.nanstd(nile))) + 4.8)
+    assert float(m.compile_logp()(point)) == pytest.approx(expected, rel=1e-10)
+    ar = dlm.bayesian("level + ar(1)", nile)
+    assert sorted(v.name for v in ar.free_RVs) == ["phi.ar", "sigma.ar", "sigma.level", "sigma.obs"]

@@ -2,6 +2,8 @@ r"""Standardised one-step prediction errors (D&K 2012, section 2.12 and 7.5)."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from ..numeric.results import FilterResult
@@ -9,7 +11,7 @@ from ..numeric.results import FilterResult
 __all__ = ["standardized_residuals"]
 
 
-def standardized_residuals(result: FilterResult) -> np.ndarray:
+def standardized_residuals(result: FilterResult, model: Any = None) -> np.ndarray:
     r"""One-step prediction errors standardised by their covariance.
 
     .. math:: e_t = L_t^{-1} v_t, \qquad F_t = L_t L_t'
@@ -23,6 +25,10 @@ def standardized_residuals(result: FilterResult) -> np.ndarray:
     ----------
     result : FilterResult
         From :func:`pymc_dlm.kalman_filter`.
+    model : StateSpaceModel, optional
+        Accepted for dynaris' signature ``standardized_residuals(filter_result, model)``;
+        the filter result already holds what is needed, so it is only checked to match
+        (same number of series).
 
     Returns
     -------
@@ -46,6 +52,8 @@ def standardized_residuals(result: FilterResult) -> np.ndarray:
         raise TypeError(f"result must be a FilterResult (from kalman_filter); got {type(result).__name__}")
     v, F = result.v, result.F
     n, p = v.shape
+    if model is not None and getattr(model, "p", p) != p:
+        raise ValueError(f"model has p = {model.p} series but the filter result has {p}")
     out = np.full((n, p), np.nan)
     for t in range(result.n_diffuse, n):
         obs = np.flatnonzero(~np.isnan(v[t]))

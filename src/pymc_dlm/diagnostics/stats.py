@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 from scipy import special  # the distribution functions; scipy.stats costs ~1 s to import
 
-__all__ = ["JarqueBera", "acf", "heteroskedasticity", "jarque_bera", "ljung_box"]
+__all__ = ["JarqueBera", "LjungBox", "acf", "heteroskedasticity", "jarque_bera", "ljung_box"]
 
 
 def _series(resid: Any) -> np.ndarray:
@@ -64,7 +64,39 @@ def acf(resid: Any, max_lag: int) -> np.ndarray:
     return np.array([1.0] + [d[: x.size - j] @ d[j:] / den for j in range(1, k + 1)])
 
 
-def ljung_box(resid: Any, max_lag: int, *, model_df: int = 0) -> pd.DataFrame:
+class LjungBox(NamedTuple):
+    """Result of :func:`ljung_box`: the test at ``max_lag`` and the per-lag table.
+
+    ``statistic``, ``p_value`` and ``df`` are those of Q(max_lag) (as dynaris' ``ljung_box``
+    returns); ``table`` holds every lag 1..max_lag.  Indexing (``lb["p_value"]``, ``lb.loc``,
+    ``lb.iloc``, ``lb.columns``) goes to the table, as when this function returned it.
+    """
+
+    statistic: float
+    p_value: float
+    df: int
+    max_lag: int
+    table: pd.DataFrame
+
+    def __getitem__(self, key: Any) -> Any:
+        if isinstance(key, (int, np.integer, slice)):
+            return tuple.__getitem__(self, key)
+        return self.table[key]
+
+    @property
+    def loc(self) -> Any:
+        return self.table.loc
+
+    @property
+    def iloc(self) -> Any:
+        return self.table.iloc
+
+    @property
+    def columns(self) -> Any:
+        return self.table.columns
+
+
+def ljung_box(resid: Any, max_lag: int, *, model_df: int = 0) -> LjungBox:
     r"""Ljung-Box portmanteau test for lags 1..max_lag (Ljung and Box 1978).
 
     .. math:: Q(k) = n (n + 2) \sum_{j=1}^{k} \frac{r_j^2}{n - j}, \qquad
@@ -81,16 +113,17 @@ def ljung_box(resid: Any, max_lag: int, *, model_df: int = 0) -> pd.DataFrame:
 
     Returns
     -------
-    pandas.DataFrame
-        Indexed by lag 1..max_lag, columns ``statistic``, ``p_value``, ``df`` (the same as
+    LjungBox
+        ``statistic``, ``p_value``, ``df``: the test at ``max_lag``; ``table``: a DataFrame
+        indexed by lag 1..max_lag, columns ``statistic``, ``p_value``, ``df`` (the same as
         statsmodels' ``acorr_ljungbox``).
 
     Examples
     --------
     >>> import numpy as np
     >>> lb = ljung_box(np.random.default_rng(0).normal(size=200), 10)
-    >>> list(lb.columns), bool(lb.p_value.iloc[-1] > 0.05)
-    (['statistic', 'p_value', 'df'], True)
+    >>> list(lb.table.columns), bool(lb.p_value > 0.05), lb.df
+    (['statistic', 'p_value', 'df'], True, 10)
     """
     x = _series(resid)
     k = _max_lag(max_lag, x.size)
@@ -103,7 +136,8 @@ def ljung_box(resid: Any, max_lag: int, *, model_df: int = 0) -> pd.DataFrame:
     df = lags - model_df
     with np.errstate(invalid="ignore"):
         p = np.where(df > 0, special.chdtrc(np.maximum(df, 1), q), np.nan)
-    return pd.DataFrame({"statistic": q, "p_value": p, "df": df}, index=pd.Index(lags, name="lag"))
+    table = pd.DataFrame({"statistic": q, "p_value": p, "df": df}, index=pd.Index(lags, name="lag"))
+    return LjungBox(float(q[-1]), float(p[-1]), int(df[-1]), k, table)
 
 
 class JarqueBera(NamedTuple):

@@ -69,6 +69,7 @@ from ..numeric.kernels import LOG2PI
 from ..numeric.smoother import smooth_arrays
 from ..spec.model import StateSpaceModel
 from ..spec.validate import check_option
+from .checks import check_data
 from .report import FitStatistics
 from .structure import _disturbance_names, _Group, variance_groups
 
@@ -650,7 +651,8 @@ def fit_em(
     ------
     ValueError
         Unknown entries in ``estimate`` or ``fixed``, unknown options, time-varying H or Q,
-        no free variance to estimate.
+        no free variance to estimate; data that cannot identify the model
+        (:func:`~pymc_dlm.estimation.checks.check_data`).
     TypeError
         A model with symbolic entries.
 
@@ -708,6 +710,8 @@ def fit_em(
             "(zeros are kept as structural) or fixed"
         )
     y_arr, _ = prepare_y(model, y)
+    check_data(y_arr, n_params=sum(g.n_free for g in groups if g.name not in fixed),
+               n_diffuse=int(np.sum(model.diffuse)))
     known = np.array([not (d or s) for d, s in zip(model.diffuse, model.stationary, strict=True)])
     if {"a1", "P1"} & init_est and not known.any():
         raise ValueError("a1/P1 can only be estimated for states with a known initial "

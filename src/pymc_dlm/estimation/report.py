@@ -42,6 +42,38 @@ class FitStatistics:
             f"{'n/a' if self.converged is None else self.converged}   iterations {self.n_iter}",
         ]
 
+    def _diagnostic_lines(self) -> list[str]:
+        """Residual diagnostics of the standardised one-step errors, one line per test and
+        series, as statsmodels' summary: Ljung-Box Q at lag 1 (and at lag 10 when n allows),
+        Jarque-Bera, and D&K's H(h) with h = n/3 (two-sided)."""
+        from ..diagnostics import heteroskedasticity, jarque_bera, ljung_box, standardized_residuals
+
+        try:
+            e = standardized_residuals(self.filter())
+        except Exception:  # noqa: BLE001 - a summary never fails on its diagnostics
+            return []
+        lines = []
+        for j in range(e.shape[1]):
+            col = e[:, j]
+            label = "" if e.shape[1] == 1 else f" [series {j}]"
+            try:
+                n = int(np.count_nonzero(~np.isnan(col)))
+                lags = [1] + ([10] if n > 20 else [])
+                lb = ljung_box(col, max(lags)).table
+                q = "   ".join(f"Q({k}) {lb.statistic.loc[k]:.3f} (p {lb.p_value.loc[k]:.3f})"
+                               for k in lags)
+                jb, h = jarque_bera(col), heteroskedasticity(col)
+            except ValueError:
+                continue
+            lines += [
+                f"Ljung-Box{label}: {q}",
+                f"Jarque-Bera{label}: {jb.statistic:.3f} (p {jb.p_value:.3f})   skew "
+                f"{jb.skew:.3f}   kurtosis {jb.kurtosis:.3f}",
+                f"Heteroskedasticity H({h.h}){label}: {h.statistic:.3f} (p {h.p_value:.3f}, "
+                "two-sided)",
+            ]
+        return lines
+
     def __repr__(self) -> str:
         return self.summary()
 

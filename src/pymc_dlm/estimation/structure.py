@@ -56,12 +56,19 @@ def _blocks(A: np.ndarray) -> list[tuple[int, ...]]:
 
 
 def _disturbance_names(model: StateSpaceModel) -> list[str]:
-    """A name per state disturbance: the state it drives when there is one, else eta[i]."""
+    """A name per state disturbance: the component it belongs to when that component has one
+    disturbance (``seasonal``, not ``seasonal_0``), else the state it drives (``level``,
+    ``slope`` of a trend), else ``eta[i]``."""
     R = np.asarray(model.R if not model.time_varying("R") else model.R[0])
-    names = []
+    drives = []
     for i in range(model.r):
         rows = np.flatnonzero(R[:, i] != 0.0)
-        names.append(model.state_names[rows[0]] if rows.size == 1 else f"eta[{i}]")
+        drives.append(int(rows[0]) if rows.size == 1 else None)
+    names = [model.state_names[s] if s is not None else f"eta[{i}]" for i, s in enumerate(drives)]
+    for comp in model.components:
+        own = [i for i, s in enumerate(drives) if s in comp.states]
+        if len(own) == 1:
+            names[own[0]] = comp.name
     return names
 
 
@@ -158,8 +165,18 @@ def variance_parameterization(
             init.append(float(np.log(base[g.matrix][idx[0], idx[0]])))
             names.append(f"log {g.name}")
 
+    # the free entries are overwritten below: zero them in the constants, so that fits from
+    # different starts build the same graph (and share its compiled function)
+    fixed_part = {k: v.copy() for k, v in base.items()}
+    for g in groups:
+        idx = np.asarray(g.index)
+        if g.full:
+            fixed_part[g.matrix][np.ix_(idx, idx)] = 0.0
+        else:
+            fixed_part[g.matrix][idx, idx] = 0.0
+
     def model_fn(psi: Any) -> StateSpaceModel:
-        mats = {k: pt.as_tensor_variable(v) for k, v in base.items()}
+        mats = {k: pt.as_tensor_variable(v) for k, v in fixed_part.items()}
         j = 0
         for g in groups:
             idx = np.asarray(g.index)

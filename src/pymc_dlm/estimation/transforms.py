@@ -11,6 +11,11 @@ model); anything else is computed with NumPy.
 * ``pacf_to_ar`` / ``ar_to_pacf`` and ``pacf_to_ma`` / ``ma_to_pacf``: stationary AR and
   invertible MA coefficients from partial autocorrelations in (-1, 1) (Monahan 1984), for
   :func:`~pymc_dlm.SARIMAX` in ``fit_mle`` (after ``tanh``) and in PyMC priors.
+
+The estimators name an unconstrained parameter after the map and the parameter it maps to:
+``"log sigma2.level"`` is :math:`\psi` with :math:`\sigma^2_{level} = e^\psi`,
+``"atanh phi.ar"`` is :math:`\psi` with :math:`\phi = \tanh\psi`; :func:`natural_scale`
+reads these prefixes to report estimates on the parameters' own scale.
 """
 
 from __future__ import annotations
@@ -22,8 +27,8 @@ import pytensor.tensor as pt
 from pytensor.graph.basic import Variable
 
 __all__ = [
-    "ar_to_pacf", "exp", "inverse_softplus", "log", "ma_to_pacf", "pacf_to_ar", "pacf_to_ma",
-    "softplus",
+    "ar_to_pacf", "exp", "inverse_softplus", "log", "ma_to_pacf", "natural_scale", "pacf_to_ar",
+    "pacf_to_ma", "softplus",
 ]
 
 
@@ -235,3 +240,56 @@ def ma_to_pacf(theta: Any) -> np.ndarray:
     [-0.7]
     """
     return -ar_to_pacf(-np.asarray(theta, dtype=np.float64))
+
+
+#: prefix of an unconstrained parameter's name -> (map to the natural scale, its derivative)
+_MAPS = {
+    "log": (np.exp, np.exp),
+    "atanh": (np.tanh, lambda x: 1.0 - np.tanh(x) ** 2),
+}
+
+
+def natural_scale(names: Any, psi: Any, cov: Any = None) -> tuple:
+    r"""Parameters on their own scale, with delta-method covariances.
+
+    A name ``"log X"`` gives ``X = exp(psi)``, ``"atanh X"`` gives ``X = tanh(psi)``; any
+    other name is kept as it is (identity).  With the Jacobian
+    :math:`J = \mathrm{diag}(\partial X_i / \partial\psi_i)` the covariance is
+    :math:`J \Sigma_\psi J'` (the delta method).
+
+    Parameters
+    ----------
+    names : (k,) sequence of str
+    psi : (k,) array_like
+    cov : (k, k) array_like, optional
+
+    Returns
+    -------
+    names : tuple of str
+        The natural names (prefix dropped).
+    values : (k,) ndarray
+    cov : (k, k) ndarray or None
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> n, v, c = natural_scale(["log sigma2.obs", "atanh phi.ar", "psi[2]"],
+    ...                         [np.log(4.0), 0.0, 1.5], np.eye(3) * 0.01)
+    >>> n, v.round(6).tolist(), np.sqrt(np.diag(c)).round(6).tolist()
+    (('sigma2.obs', 'phi.ar', 'psi[2]'), [4.0, 0.0, 1.5], [0.4, 0.1, 0.1])
+    """
+    psi = np.asarray(psi, dtype=np.float64)
+    out_names, values, jac = [], np.empty_like(psi), np.ones_like(psi)
+    for i, name in enumerate(names):
+        head, _, rest = str(name).partition(" ")
+        if rest and head in _MAPS:
+            f, df = _MAPS[head]
+            out_names.append(rest)
+            values[i], jac[i] = f(psi[i]), df(psi[i])
+        else:
+            out_names.append(str(name))
+            values[i] = psi[i]
+    if cov is None:
+        return tuple(out_names), values, None
+    cov = np.asarray(cov, dtype=np.float64)
+    return tuple(out_names), values, cov * jac[:, None] * jac[None, :]

@@ -1,10 +1,10 @@
 """The top layer: one-call workflows (``fit``, ``bayesian``) and model formulas."""
 
-from .fit import fit, model_function
+from .fit import fit, formula_start, model_function
 from .formula import Formula, parse_formula
 from .many import ManyResult, fit_many
 
-__all__ = ["Formula", "ManyResult", "bayesian", "fit", "fit_many", "model_function", "parse_formula"]
+__all__ = ["Formula", "ManyResult", "bayesian", "fit", "fit_many", "formula_start", "model_function", "parse_formula"]
 
 
 def __getattr__(name: str):

@@ -12,21 +12,30 @@ from ..spec.model import StateSpaceModel
 from ..spec.validate import check_option
 from .formula import Formula, parse_formula
 
-__all__ = ["fit", "model_function"]
+__all__ = ["fit", "formula_start", "model_function"]
 
 
 def model_function(formula: Formula) -> Callable[[Any], StateSpaceModel]:
     r"""The formula's model as a function of unconstrained parameters for :func:`fit_mle`:
-    :math:`\sigma = \exp(\psi)` for standard deviations, :math:`\phi = \tanh(\psi)` for AR
-    coefficients."""
+    :math:`\sigma^2 = \exp(\psi)` for variances (the standard deviation
+    :math:`e^{\psi/2}` goes to the component), :math:`\phi = \tanh(\psi)` for AR
+    coefficients; the parameters are named by :attr:`Formula.unconstrained_names`."""
     import pytensor.tensor as pt
 
     def model_fn(psi: Any) -> StateSpaceModel:
-        values = [pt.tanh(psi[i]) if name.startswith("phi") else pt.exp(psi[i])
+        values = [pt.tanh(psi[i]) if name.startswith("phi") else pt.exp(0.5 * psi[i])
                   for i, name in enumerate(formula.param_names)]
         return formula.build(values)
 
     return model_fn
+
+
+def formula_start(formula: Formula, y: Any) -> np.ndarray:
+    """The unconstrained starting point of :func:`model_function` from the data
+    (:meth:`Formula.start`): log variances and atanh of AR coefficients."""
+    start = formula.start(y)
+    phi = np.array([n.startswith("phi") for n in formula.param_names])
+    return np.where(phi, np.arctanh(start.clip(-0.99, 0.99)), 2.0 * np.log(start))
 
 
 def fit(
@@ -37,6 +46,8 @@ def fit(
     init_params: Any = None,
     freq: Any = None,
     data: Any = None,
+    optimizer: str = "L-BFGS-B",
+    fixed: dict | None = None,
     **kwargs: Any,
 ) -> MLEResult | EMResult:
     r"""Fit a model to y by maximum likelihood or EM, the classical workflow in one call.
@@ -61,9 +72,17 @@ def fit(
         The columns named in a formula's ``reg(...)`` terms, rows matched to y's periods.
     freq : str or pandas.DateOffset, optional
         Frequency of y's dates when it cannot be inferred (e.g. ``"MS"``).
+    optimizer : str, default "L-BFGS-B"
+        SciPy's optimiser for ``method="mle"`` (:data:`pymc_dlm.estimation.mle.OPTIMIZERS`,
+        e.g. "BFGS" or "Nelder-Mead").
+    fixed : dict, optional
+        Parameters held at a value, by name (``{"sigma2.obs": 15099.0}``; the names of
+        ``docs/estimation.md``).
     **kwargs
-        Passed to the estimator (``maxiter``, ``method``... for MLE; ``max_iter``, ``tol``,
-        ``estimate`` for EM).
+        Passed to the estimator (``maxiter``, ``tol``, ``param_names``, ``convention``,
+        ``burn``, ``concentrate_scale`` for MLE (with a formula, ``sigma2.obs`` is then held
+        at 1);
+        ``max_iter``, ``tol``, ``estimate`` for EM).
 
     Returns
     -------
@@ -85,6 +104,12 @@ def fit(
     """
     check_option("method", method, ("mle", "em"))
     y = regularize(y, freq=freq)
+    if method == "mle":
+        kwargs.update(optimizer=optimizer, fixed=fixed)
+    elif optimizer != "L-BFGS-B":
+        raise ValueError("optimizer is for method='mle'; EM has no optimiser")
+    elif fixed is not None:
+        kwargs["fixed"] = fixed
     if isinstance(model, str):
         formula = parse_formula(model).bind(data, index_of(y))
         start = formula.start(y)
@@ -95,10 +120,10 @@ def fit(
             model = formula.build(start)
         else:
             if init_params is None:
-                init_params = np.where([n.startswith("phi") for n in formula.param_names],
-                                       np.arctanh(start.clip(-0.99, 0.99)), np.log(start))
-            kwargs.setdefault("param_names", tuple(
-                ("atanh " if n.startswith("phi") else "log ") + n for n in formula.param_names))
+                init_params = formula_start(formula, y)
+            kwargs.setdefault("param_names", formula.unconstrained_names)
+            if kwargs.get("concentrate_scale") and not kwargs.get("fixed"):
+                kwargs["fixed"] = {"sigma2.obs": 1.0}  # the others relative to the scale
             return fit_mle(model_function(formula), y, init_params, **kwargs)
     elif data is not None:
         raise ValueError("data= holds the columns of a formula's reg(...) terms; with a model "

@@ -37,6 +37,12 @@ coefficients themselves.
 ``trend(fixed)``, ``seasonal(12, fixed)``, ``seasonal(12, trig, fixed)``.  A formula with
 ``reg(...)`` is bound to the data holding those columns (:meth:`Formula.bind`; ``fit(...,
 data=df)``); column names keep their case, term names do not.
+
+Names: a formula's arguments are standard deviations ``sigma.<component>`` (as the
+components take them, and as :func:`pymc_dlm.bayesian` names their priors); the estimators
+report variances ``sigma2.<component>`` (:attr:`Formula.estimate_names`) and optimise
+``log sigma2.<component>`` and ``atanh phi.ar`` (:attr:`Formula.unconstrained_names`).  The
+one scheme is tabulated in ``docs/estimation.md``.
 """
 
 from __future__ import annotations
@@ -151,6 +157,8 @@ class Formula:
     >>> f = parse_formula("trend + seasonal(4)")
     >>> f.param_names
     ('sigma.level', 'sigma.slope', 'sigma.seasonal', 'sigma.obs')
+    >>> f.unconstrained_names
+    ('log sigma2.level', 'log sigma2.slope', 'log sigma2.seasonal', 'log sigma2.obs')
     >>> f.build([1.0, 0.1, 0.5, 2.0]).state_names[:3]
     ('level', 'slope', 'seasonal_0')
     """
@@ -225,6 +233,19 @@ class Formula:
                 t = replace(t, X=X.to_numpy(dtype=np.float64))
             terms.append(t)
         return replace(self, terms=tuple(terms))
+
+    @property
+    def estimate_names(self) -> tuple[str, ...]:
+        """The names the estimators report: ``sigma2.X`` (the variance of ``sigma.X``) and
+        ``phi.ar``."""
+        return tuple("sigma2." + n[6:] if n.startswith("sigma.") else n
+                     for n in self.param_names)
+
+    @property
+    def unconstrained_names(self) -> tuple[str, ...]:
+        """The names of fit_mle's parameters: ``log sigma2.X`` and ``atanh phi.ar``."""
+        return tuple(("atanh " if n.startswith("phi") else "log ") + n
+                     for n in self.estimate_names)
 
     def build(self, values: Any) -> StateSpaceModel:
         """The model at ``values`` (numbers or PyTensor scalars, one per parameter, in the

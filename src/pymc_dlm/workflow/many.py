@@ -37,7 +37,9 @@ from ..numeric.batch import CHUNK_SIZE, forecast_many
 from ..numeric.forecast import extend_index
 from ..spec.model import StateSpaceModel
 from ..spec.validate import check_option
-from .fit import model_function
+from ..estimation.checks import check_data, data_scale, is_log_variance
+from ..estimation.transforms import natural_scale
+from .fit import formula_start, model_function
 from .formula import parse_formula
 
 __all__ = ["ManyResult", "fit_many", "series_table"]
@@ -431,7 +433,7 @@ def _prior_for(formula_text: str, priors: dict | None) -> Callable:
     r"""``(x, scale) -> (log prior, gradient)`` of a formula's parameters for method="map".
 
     The priors are on the formula's parameters (standard deviations, AR coefficients), read
-    at :math:`\sigma = \exp(x)`, :math:`\phi = \tanh(x)`, without the Jacobian of that
+    at :math:`\sigma = \exp(x / 2)`, :math:`\phi = \tanh(x)`, without the Jacobian of that
     map (as ``pymc.find_MAP``, which maximises the density of the parameters themselves).
     Defaults, as :func:`pymc_dlm.bayesian`: ``HalfNormal(sigma=scale)`` for a standard
     deviation, scale being the series' standard deviation, and ``Uniform(-1, 1)`` for an AR
@@ -449,7 +451,8 @@ def _prior_for(formula_text: str, priors: dict | None) -> Callable:
         if prior is None:
             prior = (pm.Uniform.dist(-1.0, 1.0) if name.startswith("phi")
                      else pm.HalfNormal.dist(sigma=scale))
-        value = pt.tanh(psi[i]) if name.startswith("phi") else pt.exp(psi[i])
+        # model_function's map: psi is a log variance, sigma = exp(psi / 2)
+        value = pt.tanh(psi[i]) if name.startswith("phi") else pt.exp(0.5 * psi[i])
         lp = lp + pm.logp(prior, value).sum()
     try:
         key: Any = _signature([psi, scale], [lp])
@@ -584,11 +587,9 @@ def _resolve(model: Any, method: str, init_params: Any, first: np.ndarray):
         start = formula.start(first)
         if method == "em":
             return formula.build(start), None, None
-        phi = np.array([n.startswith("phi") for n in formula.param_names])
-        init = np.where(phi, np.arctanh(start.clip(-0.99, 0.99)), np.log(start))
-        names = tuple(("atanh " if f else "log ") + n for f, n in zip(phi, formula.param_names,
-                                                                       strict=True))
-        return model_function(formula), init if init_params is None else init_params, names
+        init = formula_start(formula, first)
+        return (model_function(formula), init if init_params is None else init_params,
+                formula.unconstrained_names)
     if method == "em":
         if not isinstance(model, StateSpaceModel):
             raise TypeError("method='em' needs a numeric StateSpaceModel or a formula")
@@ -644,9 +645,14 @@ def _fit_chunk(model: Any, method: str, init_params: Any, items: tuple, kwargs: 
                             w, h = lp(x, s)
                             return v + w, g + h
 
-                    fit = maximize(objective, np.asarray(init, dtype=np.float64), **kwargs)
+                    check_data(y2, n_params=len(init))  # constant, too short: an error
+                    fit = maximize(objective, np.asarray(init, dtype=np.float64),
+                                   variances=[is_log_variance(n) for n in names],
+                                   scale=data_scale(y2), **kwargs)
                     fitted = compiled.model(fit.x)
-                    row.update(zip(names, fit.x, strict=True))
+                    # on each parameter's own scale (variances), as fit_em's columns
+                    natural, values, _ = natural_scale(names, fit.x)
+                    row.update(zip(natural, values, strict=True))
                     if method == "map":
                         row["log_prior"] = prior(fit.x, s)[0]
                         row["log_likelihood"] = loglike(fit.x)[0]

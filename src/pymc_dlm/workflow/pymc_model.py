@@ -14,6 +14,7 @@ from ..bayes import DLM
 from ..spec.model import StateSpaceModel
 from ..numeric.calendar import index_of, regularize
 from ..spec.validate import check_y
+from .formula import parse_formula
 
 __all__ = ["bayesian"]
 
@@ -45,9 +46,12 @@ def bayesian(
 
     Parameters
     ----------
-    builder : callable
+    builder : callable or str
         Returns a StateSpaceModel from keyword arguments, e.g. :func:`pymc_dlm.LocalLevel`
-        or ``lambda sigma_level, sigma_obs, sigma_seasonal: ...``.
+        or ``lambda sigma_level, sigma_obs, sigma_seasonal: ...``; or a model formula such
+        as ``"trend + seasonal(12)"`` (:mod:`pymc_dlm.workflow.formula`), whose parameters
+        are named ``sigma.level``, ..., ``phi.ar`` (default prior Uniform(-1, 1)), as in
+        ``docs/estimation.md``.
     y : (n,) or (n, p) array_like, Series or DataFrame
         Observations (NaN = missing).  A pandas index becomes the ``time`` coordinate.
     priors : dict, optional
@@ -71,12 +75,26 @@ def bayesian(
     >>> m = dlm.bayesian(dlm.LocalLevel, y, priors={"sigma_level": pm.HalfNormal.dist(50.0)})
     >>> sorted(v.name for v in m.free_RVs), list(m.coords)
     (['sigma_level', 'sigma_obs'], ['time'])
+    >>> sorted(v.name for v in dlm.bayesian("level", y).free_RVs)
+    ['sigma.level', 'sigma.obs']
     """
     priors = dict(priors or {})
-    sig = inspect.signature(builder)
-    params = [p for p in sig.parameters.values()
-              if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
-    known = {p.name for p in params}
+    if isinstance(builder, str):  # a formula: priors named sigma.<component>, phi.ar
+        formula = parse_formula(builder)
+        names = list(formula.param_names)
+
+        def builder(**kw: Any) -> StateSpaceModel:
+            return formula.build([kw[n] for n in names])
+
+        builder.__name__ = f"the formula {formula.text!r}"
+        for n in names:
+            if n.startswith("phi") and n not in fixed:
+                priors.setdefault(n, pm.Uniform.dist(-1.0, 1.0))
+    else:
+        sig = inspect.signature(builder)
+        names = [p.name for p in sig.parameters.values()
+                 if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+    known = set(names)
     unknown = (set(priors) | set(fixed)) - known
     if unknown:
         raise ValueError(f"{sorted(unknown)} are not arguments of {getattr(builder, '__name__', builder)}; "
@@ -95,11 +113,11 @@ def bayesian(
         dims = ("time", "series")
     with pm.Model(coords=coords) as model:
         args = dict(fixed)
-        for p in params:
-            if p.name in priors:
-                args[p.name] = _register(model, p.name, priors[p.name])
-            elif p.name.startswith("sigma") and p.name not in fixed:
-                args[p.name] = pm.HalfNormal(p.name, sigma=scale)
+        for n in names:
+            if n in priors:
+                args[n] = _register(model, n, priors[n])
+            elif n.startswith("sigma") and n not in fixed:
+                args[n] = pm.HalfNormal(n, sigma=scale)
         spec = builder(**args)
         if not isinstance(spec, StateSpaceModel):
             raise TypeError(f"builder must return a StateSpaceModel; got {type(spec).__name__}")

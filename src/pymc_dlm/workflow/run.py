@@ -3,7 +3,6 @@ report folder (summary text and JSON, parameters, forecasts, plots)."""
 
 from __future__ import annotations
 
-import inspect
 import json
 import sys
 from dataclasses import dataclass, field
@@ -152,29 +151,14 @@ def read_data(path: str | None, column: str | None = None, *, dayfirst: bool = F
     return y, (rest if rest.shape[1] else None)
 
 
-def _builder(formula: Formula) -> Callable[..., StateSpaceModel]:
-    """``formula.build`` with one keyword argument per parameter (``sigma_level``...)."""
-    names = [n.replace(".", "_") for n in formula.param_names]
-
-    def build(**kw: Any) -> StateSpaceModel:
-        return formula.build([kw[n] for n in names])
-
-    build.__signature__ = inspect.Signature(
-        [inspect.Parameter(n, inspect.Parameter.KEYWORD_ONLY) for n in names])
-    build.__name__ = "formula"
-    return build
-
-
 def _bayes(formula: Formula, y: pd.Series, method: str, draws: int, tune: int, chains: int,
            seed: int | None) -> tuple[PointFit, Any]:
     import pymc as pm
 
     from .pymc_model import bayesian
 
-    priors = {n.replace(".", "_"): pm.Uniform.dist(-1.0, 1.0)
-              for n in formula.param_names if n.startswith("phi")}
-    model = bayesian(_builder(formula), y, priors=priors)
-    names = [n.replace(".", "_") for n in formula.param_names]
+    model = bayesian(formula.text, y)  # priors sigma.X ~ HalfNormal(sd(y)), phi.ar ~ U(-1, 1)
+    names = list(formula.param_names)
     if method == "map":
         with model:
             point = pm.find_MAP(progressbar=False, return_inferencedata=True, jitter=False)
@@ -256,16 +240,15 @@ def _nuts_report(out: Path, model: Any, idata: Any, seed: int | None) -> dict:
 
 
 def _natural(res: Any, formula: Formula) -> dict:
-    """Parameters on their natural scale: standard deviations and AR coefficients."""
-    if isinstance(res, PointFit):
-        return dict(res.params)
-    if hasattr(res, "param_names"):  # MLE on exp/tanh scale
-        return {n: float(np.tanh(v) if n.startswith("phi") else np.exp(v))
-                for n, v in zip(formula.param_names, res.params, strict=True)}
-    # EM reports variances ("sigma2.level") and covariance blocks ("cov(...)"): as standard
-    # deviations, renamed to say so
-    return {(k.replace("sigma2.", "sigma.", 1) if np.ndim(v) == 0 else "sd" + k[3:]):
-            (float(np.sqrt(v)) if np.ndim(v) == 0 else np.sqrt(np.diag(v)).tolist())
+    """Parameters on their own scale, in the one naming scheme of ``docs/estimation.md``:
+    variances ``sigma2.X``, AR coefficients ``phi.ar``, covariance blocks ``cov(...)``."""
+    if isinstance(res, PointFit):  # PyMC's standard deviations sigma.X, squared
+        return {e: (float(v) ** 2 if n.startswith("sigma.") else float(v))
+                for n, e, v in zip(formula.param_names, formula.estimate_names,
+                                   res.params.values(), strict=True)}
+    if hasattr(res, "estimates"):  # MLE
+        return {k: float(v) for k, v in res.estimates.items()}
+    return {k: (float(v) if np.ndim(v) == 0 else np.asarray(v).tolist())
             for k, v in res.params.items()}
 
 
