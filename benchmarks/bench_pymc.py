@@ -13,11 +13,21 @@ Nile local level, with the bulk ESS per second of the slowest variance: each lib
 PyMC's default sampler, and pymc-dlm also with a dense mass matrix
 (``init="jitter+adapt_full"``) and with nutpie where it is installed.
 
+``--ppc``: the check loop instead.  For each library, ``pm.sample_posterior_predictive`` of
+the observations for 2 chains x 1000 draws (the draws are prior draws of the free
+variables, the same for both), plus, for pymc-dlm, ``dlm.add_residuals`` (one-step
+predictions, errors, variances, standardized residuals and their statistics per draw); wall
+time after a warm-up call on two draws (compiling), and the peak of Python's allocations
+(tracemalloc, numpy arrays included) during the timed call.  pymc-dlm's draws are the
+one-step-ahead predictive (its default), pymc-extras' the unconditional simulation of its
+observation variable; goal for pymc-dlm on the Nile: under 2 s.
+
 pymc-extras pins its own PyMC version, so run this in a separate environment
 (``make bench-pymc`` builds ``.venv-bench`` with both libraries):
 
     python benchmarks/bench_pymc.py             # full table
     python benchmarks/bench_pymc.py --quick     # fewer repeats, shorter NUTS run
+    python benchmarks/bench_pymc.py --ppc       # posterior predictive + residual group
 
 Differences kept on purpose (both are each library's documented default): pymc-dlm uses the
 exact diffuse initialisation; pymc-extras has no diffuse option, so its initial state gets
@@ -173,6 +183,47 @@ SAMPLERS = {
 }
 
 
+def worker_ppc(lib: str, which: str, model, draws: int = 1000) -> dict:
+    """Posterior predictive (and, for pymc-dlm, the residual group) for 2 x ``draws`` draws."""
+    import tracemalloc
+
+    import pymc as pm
+    import xarray as xr
+    from arviz_base import from_dict
+
+    free = [v.name for v in model.free_RVs]
+    obs = model.observed_RVs[0].name
+    with model:
+        prior = pm.sample_prior_predictive(2 * draws, var_names=free, random_seed=1)
+    ds = prior.prior.to_dataset()
+
+    def posterior(k):
+        return from_dict({"posterior": {n: ds[n].values.reshape((2, draws) + ds[n].shape[2:])[:, :k]
+                                        for n in free}})
+
+    def run(idata):
+        with model:
+            pm.sample_posterior_predictive(idata, var_names=[obs], progressbar=False,
+                                           random_seed=2)
+        if lib != "pymc-extras":
+            import pymc_dlm as dlm
+
+            dlm.add_residuals(idata, model)
+
+    t0 = time.perf_counter()
+    run(posterior(1))  # compiles
+    out = {"ppc_compile": time.perf_counter() - t0}
+    idata = posterior(draws)
+    tracemalloc.start()
+    t0 = time.perf_counter()
+    run(idata)
+    out["ppc_wall"] = time.perf_counter() - t0
+    out["ppc_peak_mb"] = tracemalloc.get_traced_memory()[1] / 2**20
+    tracemalloc.stop()
+    assert isinstance(idata, xr.DataTree)
+    return out
+
+
 def worker(lib: str, which: str, repeats: int, nuts: int, sampler: str = "default") -> dict:
     import warnings
 
@@ -191,6 +242,9 @@ def worker(lib: str, which: str, repeats: int, nuts: int, sampler: str = "defaul
         else:
             model = build_ours(which, y, "scan" if lib == "pymc-dlm-scan" else "fused")
         out["build"] = time.perf_counter() - t0
+        if sampler == "ppc":
+            out.update(worker_ppc(lib, which, model, draws=max(nuts, 2)))
+            return out
         if nuts:
             t0 = time.perf_counter()
             idata = pm.sample(draws=nuts, tune=nuts, chains=2, cores=1, random_seed=1, model=model,
@@ -233,6 +287,8 @@ def main(argv=None) -> int:
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--no-nuts", action="store_true")
     ap.add_argument("--nuts-only", action="store_true", help="only the pm.sample comparison")
+    ap.add_argument("--ppc", action="store_true",
+                    help="only the posterior predictive + residuals timing (Nile, seasonal)")
     ap.add_argument("--libs", nargs="+", default=list(LIBS), choices=LIBS,
                     help="libraries to measure (default: all)")
     ap.add_argument("--worker", nargs=5, metavar=("LIB", "MODEL", "REPEATS", "NUTS", "SAMPLER"))
@@ -245,6 +301,8 @@ def main(argv=None) -> int:
     import pymc_extras
 
     repeats = 5 if args.quick else 15
+    if args.ppc:
+        return main_ppc(args)
     rows, sm_ll = {}, {}
     with tempfile.TemporaryDirectory() as tmp:
         for lib in [] if args.nuts_only else args.libs:
@@ -306,6 +364,24 @@ def main(argv=None) -> int:
         print(f"  samplers: default = pm.sample's own choice (pymc {pymc.__version__}); "
               "adapt_full = PyMC's NUTS with init='jitter+adapt_full' (dense mass matrix); "
               "nutpie = nuts_sampler='nutpie'")
+    return 0
+
+
+def main_ppc(args) -> int:
+    """The --ppc table: one warm process per library and model."""
+    draws = 100 if args.quick else 1000
+    libs = [lib for lib in args.libs if lib != "pymc-dlm-scan"]
+    res = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for lib in libs:
+            for which in ("nile", "seasonal"):
+                run_worker(lib, which, f"{tmp}/{lib}", 1, draws, "ppc")  # fills the caches
+                res[lib, which] = run_worker(lib, which, f"{tmp}/{lib}", 1, draws, "ppc")
+    print(f"\nposterior predictive of y for 2 x {draws} draws (pymc-dlm: one-step-ahead, plus "
+          "add_residuals; pymc-extras: its observation variable), warm caches")
+    for (lib, which), r in res.items():
+        print(f"  {MODELS[which]:42s} {lib:12s} wall {r['ppc_wall']:7.2f} s   peak "
+              f"{r['ppc_peak_mb']:8.1f} MB   (first call, compiling: {r['ppc_compile']:.1f} s)")
     return 0
 
 

@@ -36,6 +36,9 @@ def nile_model(y, draws, seed):
         idata = pm.sample(draws=draws, tune=draws, chains=2, cores=1, random_seed=seed,
                           progressbar=False, compute_convergence_checks=False)
         pm.compute_log_likelihood(idata, progressbar=False)
+        # label the pointwise log-likelihood with its times: the diffuse first year is folded
+        # into the second, so it has entries for 1..n-1 (see dlm.DLM)
+        dlm.add_residuals(idata)
     return idata
 
 
@@ -48,8 +51,10 @@ class DLMWrapper(SamplingWrapper):
         self.cutoff = None
 
     def sel_observations(self, idx):
-        self.cutoff = int(idx[0])  # lfo_cv excludes y[cutoff:]
-        return self.y[: self.cutoff], self.y[idx]
+        # idx counts entries of the log-likelihood, which starts at year 1 (year 0 is folded
+        # into it); lfo_cv excludes y[cutoff:]
+        self.cutoff = int(idx[0]) + 1
+        return self.y[: self.cutoff], self.y[self.cutoff:]
 
     def sample(self, modified_observed_data):
         return nile_model(modified_observed_data, self.draws, self.seed)
@@ -70,14 +75,14 @@ class DLMWrapper(SamplingWrapper):
         return xr.DataArray(out, dims=("chain", "draw", "time"))
 
 
-def run(draws=300, min_observations=80, seed=1):
-    """elpd by PSIS-LOO (full posterior) and by PSIS-LFO (1-step-ahead), on the same steps."""
+def run(draws=300, first=80, seed=1):
+    """elpd by PSIS-LOO (full posterior) and by PSIS-LFO (1-step-ahead), on years first..n-1."""
     y = dlm.datasets.load_nile().to_numpy()
     idata = nile_model(y, draws, seed)
-    lfo = az.lfo_cv(idata, DLMWrapper(y, draws, seed), min_observations=min_observations,
+    lfo = az.lfo_cv(idata, DLMWrapper(y, draws, seed), min_observations=first - 1,
                     forecast_horizon=1, var_name="flow", pointwise=True)
-    # PSIS-LOO of the same steps (the diffuse first step is a constant: PSIS cannot weight it)
-    loo = az.loo(idata.isel(time=slice(min_observations, None)), var_name="flow")
+    # PSIS-LOO of the same steps
+    loo = az.loo(idata.sel(time=slice(first, None)), var_name="flow")
     return lfo, float(loo.elpd)
 
 

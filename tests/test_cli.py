@@ -95,6 +95,15 @@ def test_fit_map_and_nuts(tmp_path):
     assert proc.returncode == 0, proc.stderr
     s = _report(tmp_path / "nuts")
     assert s["converged"] is None  # one chain: no R-hat
+    for name in ("trace.png", "ppc.png", "diagnostics.png"):  # no rank plot for one chain
+        assert (tmp_path / "nuts" / name).stat().st_size > 5000
+    assert not (tmp_path / "nuts" / "rank.png").exists()
+    assert set(s["ess_bulk"]) == {"sigma_level", "sigma_obs"} and np.isfinite(s["elpd_loo"])
+    import xarray as xr
+
+    tree = xr.open_datatree(tmp_path / "nuts" / "posterior.zarr", engine="zarr", consolidated=False)
+    assert tree.posterior["sigma_obs"].shape == (1, 30)
+    assert tree["residuals"]["standardized_residual"].shape == (1, 30, 100)
     fc = pd.read_csv(tmp_path / "nuts" / "forecast.csv", index_col=0)
     assert list(fc.columns) == ["mean", "sd", "q2.5", "q97.5"] and fc.index[0] == 1971
 

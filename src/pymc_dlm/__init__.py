@@ -19,17 +19,18 @@ __version__ = "0.1.0"
 _EXPORTS = {
     "spec": [
         "Autoregressive", "Component", "Cycle", "DampedTrend", "DynamicFactor", "Irregular",
-        "LocalLevel", "LocalLinearTrend", "PolynomialTrend", "Regression", "SARIMAX", "SUTSE",
-        "Seasonal", "StateSpaceModel", "VAR",
+        "LevelShift", "LocalLevel", "LocalLinearTrend", "PolynomialTrend", "Pulse", "Regression",
+        "SARIMAX", "SUTSE", "Seasonal", "SlopeChange", "StateSpaceModel", "VAR",
     ],
     "numeric": [
         "FilterResult", "ForecastResult", "ImpulseResponse", "SmootherResult", "fevd", "forecast",
         "impulse_responses", "kalman_filter",
         "kalman_smoother", "loglike", "simulate",
         "KalmanState", "SequenceResult", "StepResult", "concentrated_neg2_loglik", "kalman",
-        "kalman_sequence", "neg2_loglik", "predict_ahead",
+        "kalman_sequence", "neg2_loglik", "predict_ahead", "GapWarning", "regularize",
     ],
-    "bayes": ["DLM", "sample_forecast", "sample_impulse_responses", "sample_states"],
+    "bayes": ["DLM", "Data", "add_residuals", "sample_forecast", "sample_impulse_responses",
+              "sample_states"],
     "workflow": ["bayesian", "fit", "fit_many", "parse_formula"],
 }
 _WHERE = {name: mod for mod, names in _EXPORTS.items() for name in names}

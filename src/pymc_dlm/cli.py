@@ -42,6 +42,12 @@ def main(argv: list[str] | None = None) -> int:
     fit.add_argument("--tune", type=int, default=500, help="NUTS tuning steps per chain")
     fit.add_argument("--chains", type=int, default=2, help="NUTS chains")
     fit.add_argument("--seed", type=int, default=None, help="random seed (NUTS, forecasts)")
+    fit.add_argument("--exog", default="", help="comma-separated columns of the CSV to regress "
+                     "on (adds reg(...) to the model); rows after the data with the series empty "
+                     "give their future values for the forecast")
+    fit.add_argument("--dayfirst", action="store_true", help="dates are day-first (dd/mm/yyyy)")
+    fit.add_argument("--freq", default=None, help="frequency of the dates when it cannot be "
+                     "inferred (pandas alias: MS, QS, W-SUN, D, B...)")
     args = parser.parse_args(argv)
     if args.version:
         print(f"pymc-dlm {__version__}")
@@ -52,14 +58,16 @@ def main(argv: list[str] | None = None) -> int:
         run_demo(args.out)
         return 0
     if args.command == "fit":
-        from .workflow.run import read_series, run_fit
+        from .workflow.run import read_data, run_fit
 
         try:
-            y = read_series(args.data, args.column)
             if args.steps < 1:
                 raise ValueError(f"--steps must be >= 1; got {args.steps}")
+            exog = tuple(c.strip() for c in args.exog.split(",") if c.strip())
+            y, data = read_data(args.data, args.column, dayfirst=args.dayfirst, freq=args.freq,
+                                echo=print)
             run_fit(y, args.model, args.method, args.out, steps=args.steps, draws=args.draws,
-                    tune=args.tune, chains=args.chains, seed=args.seed)
+                    tune=args.tune, chains=args.chains, seed=args.seed, data=data, exog=exog)
         except (FileNotFoundError, ValueError, TypeError) as err:
             print(f"pymc-dlm: error: {err}", file=sys.stderr)
             return 2

@@ -26,6 +26,11 @@ def nile_model():
     return m, y
 
 
+def fold(llf_t, nd):
+    """The DLM's pointwise log-likelihood: the nd diffuse steps added to step nd + 1."""
+    return np.concatenate([[llf_t[: nd + 1].sum()], llf_t[nd + 1:]])
+
+
 def one_draw(**values):
     return xr.Dataset({k: (("chain", "draw"), [[v]]) for k, v in values.items()})
 
@@ -36,8 +41,8 @@ def test_logp_is_the_kalman_loglike(nile_model):
     point = {"log_s2_level": np.log(NILE_Q), "log_s2_obs": np.log(NILE_H)}
     (per_t,) = logp(point)
     ref = dlm.kalman_filter(dlm.LocalLevel(NILE_Q**0.5, NILE_H**0.5), y)
-    assert per_t.shape == (100,)
-    np.testing.assert_allclose(per_t, ref.llf_t, rtol=1e-10, atol=1e-12)
+    assert per_t.shape == (99,)  # the diffuse first step is folded into the second
+    np.testing.assert_allclose(per_t, fold(ref.llf_t, 1), rtol=1e-10, atol=1e-12)
     np.testing.assert_allclose(per_t.sum(), -633.4646, atol=5e-5)
 
 
@@ -72,12 +77,17 @@ def test_multivariate_missing_logp_matches_numpy_engine():
                   "h12_interval__": np.log((0.3 + 0.5) / (0.5 - 0.3))})
     (per_t,) = m.compile_logp(vars=m.observed_RVs, sum=False)(point)
     ref = dlm.kalman_filter(mod_num, y)
-    np.testing.assert_allclose(per_t, ref.llf_t, rtol=1e-9, atol=1e-12)
+    nd = ref.n_diffuse
+    np.testing.assert_allclose(per_t, fold(ref.llf_t, nd), rtol=1e-9, atol=1e-12)
     assert vals  # the values above are those of the numeric reference model
     with m:
         pp = pm.sample_posterior_predictive(one_draw(**vals), random_seed=1, progressbar=False)
-    assert pp.posterior_predictive["y"].shape == (1, 1) + y.shape
-    assert np.isfinite(pp.posterior_predictive["y"]).all()
+    rep = pp.posterior_predictive["y"].values[0, 0]
+    assert rep.shape == y.shape
+    # one-step draws for every row after the diffuse period (missing ones too); the
+    # diffuse steps replicate the data (NaN where it is missing)
+    assert np.isfinite(rep[nd:]).all()
+    np.testing.assert_array_equal(rep[:nd], y[:nd])
 
 
 def test_non_pd_point_gets_minus_inf():
@@ -103,6 +113,9 @@ def test_states_forecast_and_pointwise_loglik(nile_model):
     assert list(st.state.values) == ["level"] and st.year.values[0] == 1871
     np.testing.assert_allclose(st.state_mean.values[0, 0], ref.a_smooth, rtol=1e-12)
     np.testing.assert_allclose(st.state_cov.values[0, 0], ref.V, rtol=1e-12)
+    diag = dlm.sample_states(m, draw, covariance="diagonal")
+    np.testing.assert_allclose(diag.state_var.values[0, 0], ref.V[:, :, 0], rtol=1e-12)
+    assert list(dlm.sample_states(m, draw, covariance="none").data_vars) == ["state_mean"]
     filt = dlm.sample_states(m, draw, kind="filtered")
     np.testing.assert_allclose(filt.state_mean.values[0, 0], ref.filter.a_filt, rtol=1e-12)
     # the simulation smoother: many draws at one parameter value have the smoothed moments
@@ -118,7 +131,7 @@ def test_states_forecast_and_pointwise_loglik(nile_model):
     # pointwise log-likelihood for LOO
     idata = az.from_dict({"posterior": {k: draw[k].values for k in draw}})
     ll = pm.compute_log_likelihood(idata, model=m, progressbar=False)
-    assert ll.log_likelihood["flow"].shape == (1, 1, 100)
+    assert ll.log_likelihood["flow"].shape == (1, 1, 99)
 
 
 def test_nuts_recovers_simulated_local_linear_trend():
@@ -203,6 +216,8 @@ class TestBadInput:
         draw = one_draw(log_s2_level=7.0, log_s2_obs=9.0)
         with pytest.raises(ValueError, match="kind must be one of"):
             dlm.sample_states(m, draw, kind="smooth")
+        with pytest.raises(ValueError, match="covariance must be one of"):
+            dlm.sample_states(m, draw, covariance="diag")
         with pytest.raises(ValueError, match="lacks the free variables"):
             dlm.sample_states(m, one_draw(log_s2_level=7.0))
         with pytest.raises(ValueError, match="steps must be"):

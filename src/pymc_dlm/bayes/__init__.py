@@ -3,8 +3,10 @@
 The only layer that imports pymc.
 """
 
-from .distribution import DLM
+from .distribution import DLM, Data
 from .irf import sample_impulse_responses
+from .residuals import add_residuals
 from .states import sample_forecast, sample_states
 
-__all__ = ["DLM", "sample_forecast", "sample_impulse_responses", "sample_states"]
+__all__ = ["DLM", "Data", "add_residuals", "sample_forecast", "sample_impulse_responses",
+           "sample_states"]

@@ -19,7 +19,8 @@ from pytensor.graph.replace import clone_replace
 
 from ..numeric import forecast as np_forecast
 from ..numeric import kalman_filter, kalman_smoother
-from ..numeric.forecast import extend_index
+from ..numeric.assemble import at_time, system_arrays
+from ..numeric.forecast import extend_index, extend_model
 from ..numeric.simulate import _sqrt_psd, simulation_smoother
 from ..spec.validate import check_option
 
@@ -90,6 +91,7 @@ def sample_states(
     idata: Any,
     kind: Literal["smoothed", "filtered", "simulated"] = "smoothed",
     *,
+    covariance: Literal["full", "diagonal", "none"] = "full",
     var_name: str | None = None,
     random_seed: Any = None,
 ) -> xr.Dataset:
@@ -106,6 +108,12 @@ def sample_states(
         \theta)` per draw (D&K eqs. 4.44, 4.69); ``"filtered"``: :math:`a_{t|t}, P_{t|t}`;
         ``"simulated"``: one draw of the whole state path per posterior draw (simulation
         smoother of Durbin and Koopman 2002), i.e. draws from :math:`p(\alpha \mid y)`.
+    covariance : {"full", "diagonal", "none"}, default "full"
+        What to keep of the state covariances (smoothed/filtered): the full matrices,
+        ``8 S n m^2`` bytes for S draws (2 x 1000 draws of a 13-state model with n = 144:
+        390 MB); their diagonals ``state_var``, ``8 S n m`` bytes (30 MB); or none.  The
+        means take ``8 S n m`` bytes (30 MB there).  One draw's covariances are computed
+        and dropped at a time, so the peak memory is that of what is kept.
     var_name : str, optional
         Which DLM variable, when the model has several.
     random_seed : int or numpy Generator, optional
@@ -115,7 +123,8 @@ def sample_states(
     -------
     xarray.Dataset
         ``state_mean`` (chain, draw, time, state) and ``state_cov`` (chain, draw, time, state,
-        state_bis) for smoothed/filtered; ``states`` (chain, draw, time, state) for simulated.
+        state_bis) or ``state_var`` (chain, draw, time, state) for smoothed/filtered;
+        ``states`` (chain, draw, time, state) for simulated.
 
     Examples
     --------
@@ -129,6 +138,7 @@ def sample_states(
     2
     """
     check_option("kind", kind, ("smoothed", "filtered", "simulated"))
+    check_option("covariance", covariance, ("full", "diagonal", "none"))
     rv = _dlm_variable(model, var_name)
     info = rv.owner.op.dlm_info
     y = _data(model, rv)
@@ -138,21 +148,32 @@ def sample_states(
     nchain, ndraw = post.sizes["chain"], post.sizes["draw"]
     n, m = y.shape[0], info.model.m
     mean = np.empty((nchain, ndraw, n, m))
-    cov = None if kind == "simulated" else np.empty((nchain, ndraw, n, m, m))
+    keep = "none" if kind == "simulated" else covariance
+    cov = {"full": lambda: np.empty((nchain, ndraw, n, m, m)),
+           "diagonal": lambda: np.empty((nchain, ndraw, n, m)), "none": lambda: None}[keep]()
     for c, d, num in _draws(model, rv, post):
+        if kind == "simulated":
+            mean[c, d] = simulation_smoother(num, y, rng)
+            continue
         if kind == "smoothed":
             s = kalman_smoother(num, y)
-            mean[c, d], cov[c, d] = s.a_smooth, s.V
-        elif kind == "filtered":
-            f = kalman_filter(num, y)
-            mean[c, d], cov[c, d] = f.a_filt, f.P_filt
+            mean[c, d], V = s.a_smooth, s.V
         else:
-            mean[c, d] = simulation_smoother(num, y, rng)
+            f = kalman_filter(num, y)
+            mean[c, d], V = f.a_filt, f.P_filt
+        if keep == "full":
+            cov[c, d] = V
+        elif keep == "diagonal":
+            cov[c, d] = np.diagonal(V, axis1=1, axis2=2)
     coords = {"chain": np.asarray(post["chain"]), "draw": np.asarray(post["draw"]), tname: tvals,
               "state": list(info.model.state_names)}
     dims = ("chain", "draw", tname, "state")
     if kind == "simulated":
         return xr.Dataset({"states": (dims, mean)}, coords=coords)
+    if keep == "none":
+        return xr.Dataset({"state_mean": (dims, mean)}, coords=coords)
+    if keep == "diagonal":
+        return xr.Dataset({"state_mean": (dims, mean), "state_var": (dims, cov)}, coords=coords)
     coords["state_bis"] = list(info.model.state_names)
     return xr.Dataset({"state_mean": (dims, mean), "state_cov": (dims + ("state_bis",), cov)},
                       coords=coords)
@@ -163,6 +184,8 @@ def sample_forecast(
     idata: Any,
     steps: int,
     *,
+    exog: Any = None,
+    future: dict | None = None,
     var_name: str | None = None,
     random_seed: Any = None,
 ) -> xr.Dataset:
@@ -172,13 +195,25 @@ def sample_forecast(
     P_{n+1})`; a state path and observations are simulated forward from a draw of it.  The
     draws therefore carry both parameter and future uncertainty (a fan chart).
 
+    A model with a ``Regression`` needs the regressors' future values, either as ``exog``
+    (each draw's model is continued by
+    :func:`~pymc_dlm.numeric.forecast.extend_model`), or, the PyMC way, with the regressors
+    in ``pm.Data`` set to the data and the horizon before the call::
+
+        with model:
+            pm.set_data({"X": np.vstack([X, X_future])})
+        dlm.sample_forecast(model, idata, steps)
+
     Parameters
     ----------
     model : pymc.Model
     idata : posterior draws (as for :func:`sample_states`)
     steps : int
-        Forecast horizon (>= 1).  Time-varying models need their future matrices and are
-        not supported here; use :func:`pymc_dlm.forecast` with an extended model.
+        Forecast horizon (>= 1).
+    exog : (steps, k) array_like, pandas DataFrame, or dict of them, optional
+        Future regressors; a dict ``{scenario: exog}`` adds a ``scenario`` dimension.
+    future : dict, optional
+        Future values of other time-varying matrices, ``{"H": (steps, p, p), ...}``.
     var_name : str, optional
     random_seed : int or numpy Generator, optional
 
@@ -186,7 +221,9 @@ def sample_forecast(
     -------
     xarray.Dataset
         ``<var_name>`` (chain, draw, time[, series]) with the time coordinate extended (dates
-        with a frequency, or integers), and ``forecast_mean`` (the forecast mean of each draw).
+        with a frequency, or integers); ``forecast_mean`` and ``forecast_var``, the forecast
+        mean and variance of each draw given that draw's parameters.  With scenarios every
+        variable has a leading ``scenario`` dimension.
 
     Examples
     --------
@@ -200,38 +237,51 @@ def sample_forecast(
     >>> fc["flow"].sizes["year"], int(fc["year"][0])
     (5, 1971)
     """
-    if int(steps) != steps or steps < 1:
+    if isinstance(steps, bool) or int(steps) != steps or steps < 1:
         raise ValueError(f"steps must be an integer >= 1; got {steps!r}")
     steps = int(steps)
     rv = _dlm_variable(model, var_name)
     info = rv.owner.op.dlm_info
-    if info.model.n_time is not None:
-        raise ValueError("sample_forecast needs a time-invariant model (its future matrices are unknown)")
     y = _data(model, rv)
     tname, tvals = _time_coord(model, rv, y.shape[0])
     import pandas as pd
 
-    future = extend_index(pd.Index(tvals), steps)
-    future = np.arange(y.shape[0], y.shape[0] + steps) if future is None else np.asarray(future)
+    fidx = extend_index(pd.Index(tvals), steps)
+    coord = np.arange(y.shape[0], y.shape[0] + steps) if fidx is None else np.asarray(fidx)
     rng = np.random.default_rng(random_seed)
     post = _posterior(idata)
+    if isinstance(exog, dict):
+        if not exog:
+            raise ValueError("exog= as a dict needs at least one scenario")
+        parts = [_forecast_draws(model, rv, post, y, steps, x, future, fidx, rng, tname, coord)
+                 for x in exog.values()]
+        return xr.concat(parts, dim=pd.Index([str(k) for k in exog], name="scenario"))
+    return _forecast_draws(model, rv, post, y, steps, exog, future, fidx, rng, tname, coord)
+
+
+def _forecast_draws(model, rv, post, y, steps, exog, future, fidx, rng, tname, coord):
+    info = rv.owner.op.dlm_info
+    n, p = y.shape
     nchain, ndraw = post.sizes["chain"], post.sizes["draw"]
-    p = info.model.p
     out = np.empty((nchain, ndraw, steps, p))
     mean = np.empty((nchain, ndraw, steps, p))
+    var = np.empty((nchain, ndraw, steps, p))
     for c, d, num in _draws(model, rv, post):
-        fc = np_forecast(num, y, steps)
+        ext = extend_model(num, n, steps, exog=exog, future=future, index=fidx)
+        fc = np_forecast(ext, y, steps)
         mean[c, d] = fc.y_mean
+        var[c, d] = np.diagonal(fc.y_cov, axis1=1, axis2=2)
         a = fc.a[0] + _sqrt_psd(fc.P[0]) @ rng.standard_normal(num.m)
-        s = num  # constant matrices
-        Z, d_, H, T, c_, R, Q = (np.asarray(getattr(s, k)) for k in ("Z", "d", "H", "T", "c", "R", "Q"))
-        Hs, Qs = _sqrt_psd(H), _sqrt_psd(Q)
+        sys = system_arrays(ext)
         for h in range(steps):
-            out[c, d, h] = Z @ a + d_ + Hs @ rng.standard_normal(p)
-            a = T @ a + c_ + R @ (Qs @ rng.standard_normal(num.r))
-    coords = {"chain": np.asarray(post["chain"]), "draw": np.asarray(post["draw"]), tname: future}
+            Z, d_, H, T, c_, R, Q = (at_time(A, n + h) for A in sys[:7])
+            out[c, d, h] = Z @ a + d_ + _sqrt_psd(H) @ rng.standard_normal(p)
+            a = T @ a + c_ + R @ (_sqrt_psd(Q) @ rng.standard_normal(num.r))
+    coords = {"chain": np.asarray(post["chain"]), "draw": np.asarray(post["draw"]), tname: coord}
     dims = ("chain", "draw", tname)
     if info.squeeze:
-        return xr.Dataset({rv.name: (dims, out[..., 0]), "forecast_mean": (dims, mean[..., 0])}, coords=coords)
+        return xr.Dataset({rv.name: (dims, out[..., 0]), "forecast_mean": (dims, mean[..., 0]),
+                           "forecast_var": (dims, var[..., 0])}, coords=coords)
     dims = dims + ("series",)
-    return xr.Dataset({rv.name: (dims, out), "forecast_mean": (dims, mean)}, coords=coords)
+    return xr.Dataset({rv.name: (dims, out), "forecast_mean": (dims, mean),
+                       "forecast_var": (dims, var)}, coords=coords)

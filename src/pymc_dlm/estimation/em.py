@@ -96,7 +96,7 @@ class EMResult(FitStatistics):
                 lines.append(f"{name:<24}{arr[0]:>16.6g}")
             else:
                 lines.append(f"{name:<24}" + np.array2string(arr, precision=6))
-        return "\n".join(lines)
+        return "\n".join(lines + self._coefficient_lines())
 
 
 

@@ -102,7 +102,7 @@ class MLEResult(FitStatistics):
         for name, est, se, zi, pi in zip(self.param_names, self.params, self.bse, z, p, strict=True):
             lines.append(f"{name:<16}{est:>14.6g}{se:>12.4g}{zi:>9.3f}{pi:>9.3f}")
         lines.append(f"standard errors: {self.hessian_method}")
-        return "\n".join(lines)
+        return "\n".join(lines + self._coefficient_lines())
 
 
 

@@ -19,7 +19,7 @@ from pytensor.graph.basic import Constant
 
 from ..numeric.filter import TOL
 from ..symbolic.assemble import SystemTensors
-from ..symbolic.filter import TOL_DIFFUSE, DiffusePlan, diffuse_steps
+from ..symbolic.filter import TOL_DIFFUSE, DiffusePlan, diffuse_steps, loglike_options
 from .op import KalmanLoglike, plan_arrays
 
 __all__ = ["loglike", "loglike_t", "structurally_diagonal"]
@@ -28,7 +28,8 @@ _BASE = dict(Z=2, d=1, H=2, T=2, c=1, R=2, Q=2)
 
 
 def loglike_t(sys: SystemTensors, y: Any, plan: DiffusePlan, *, h_diagonal: bool | None = None,
-              tol_diffuse: float = TOL_DIFFUSE, tol: float = TOL) -> pt.TensorVariable:
+              tol_diffuse: float = TOL_DIFFUSE, tol: float = TOL, convention: str = "statsmodels",
+              burn: int = 0) -> pt.TensorVariable:
     r"""Per-time-step log-likelihood :math:`\log p(y_t \mid y_{1:t-1})`, fused engine.
 
     Parameters
@@ -37,6 +38,12 @@ def loglike_t(sys: SystemTensors, y: Any, plan: DiffusePlan, *, h_diagonal: bool
         As :func:`pymc_dlm.symbolic.loglike_t`.
     tol : float
         Relative Cholesky pivot tolerance for :math:`F_t` (the NumPy engine's ``TOL``).
+    convention : {"statsmodels", "kfas"}, default "statsmodels"
+        "kfas" drops the :math:`\tfrac12\log 2\pi` of each diffuse observation element
+        (:func:`pymc_dlm.symbolic.filter.loglike_options`).
+    burn : int, default 0
+        The steps t <= burn contribute 0: the sum is :math:`\log p(y_{burn+1:n} \mid
+        y_{1:burn})`.
 
     Returns
     -------
@@ -54,7 +61,18 @@ def loglike_t(sys: SystemTensors, y: Any, plan: DiffusePlan, *, h_diagonal: bool
     >>> ll = loglike_t(system_tensors(dlm.LocalLevel(1469.1 ** 0.5, 15099 ** 0.5)), y, plan)
     >>> round(float(ll.sum().eval()), 4)
     -633.4646
+    >>> ll = loglike_t(system_tensors(dlm.LocalLevel(1469.1 ** 0.5, 15099 ** 0.5)), y, plan,
+    ...                convention="kfas")
+    >>> round(float(ll.sum().eval()), 4)
+    -632.5456
     """
+    ll_t = _loglike_t(sys, y, plan, h_diagonal, tol_diffuse, tol)
+    return loglike_options(ll_t, plan, convention=convention, burn=burn,
+                           n=pt.as_tensor_variable(y).type.shape[0])
+
+
+def _loglike_t(sys, y, plan, h_diagonal, tol_diffuse, tol):
+    """:func:`loglike_t` in statsmodels' convention, without burn-in."""
     nd = plan.n_steps
     p = int(sys.Z.type.shape[-2])
     if h_diagonal is None:
@@ -115,7 +133,7 @@ def structurally_diagonal(H: Any, p: int) -> bool:
 def loglike(sys: SystemTensors, y: Any, plan: DiffusePlan, **kwargs: Any) -> pt.TensorVariable:
     """Total log-likelihood; ``-inf`` when some :math:`F_t` is not positive definite (never NaN).
 
-    Parameters and conventions as :func:`loglike_t`.
+    Parameters, conventions and options (``convention``, ``burn``) as :func:`loglike_t`.
 
     Examples
     --------

@@ -4,6 +4,7 @@ Never imports pytensor or pymc (``tests/test_layering.py`` checks it).
 """
 
 from .assemble import SystemArrays, system_arrays
+from .calendar import GapWarning, regularize
 from .filter import kalman_filter, loglike
 from .forecast import forecast
 from .irf import ImpulseResponse, fevd, impulse_responses
@@ -26,6 +27,8 @@ __all__ = [
     "ImpulseResponse",
     "fevd",
     "impulse_responses",
+    "GapWarning",
+    "regularize",
     "KalmanState",
     "SequenceResult",
     "StepResult",

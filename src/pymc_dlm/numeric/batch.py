@@ -22,8 +22,8 @@ from .adjoint import STEADY_TOL
 from .filter import TOL, TOL_DIFFUSE, _filter_loop, loglike_steps
 from .smoother import _diffuse_smoother_loop, _smoother_loop
 
-__all__ = ["CHUNK_SIZE", "BatchFilterResult", "BatchSmootherResult", "as_batch",
-           "kalman_filter_many", "kalman_smoother_many", "loglike_many", "stack_systems"]
+__all__ = ["CHUNK_SIZE", "BatchFilterResult", "BatchForecastResult", "BatchSmootherResult",
+           "as_batch", "forecast_many", "kalman_filter_many", "kalman_smoother_many", "loglike_many", "stack_systems"]
 
 #: Series per chunk: at most this many series' system arrays are stacked at once.
 CHUNK_SIZE = 1024
@@ -328,4 +328,126 @@ def loglike_many(models: StateSpaceModel | Sequence[StateSpaceModel], Y: Any, *,
         stop = min(start + chunk_size, B)
         _loglike_loop(Y[start:stop], *chunk(start, stop), tol, TOL_DIFFUSE, STEADY_TOL,
                       out[start:stop])
+    return out
+
+
+class BatchForecastResult(NamedTuple):
+    """Output of :func:`forecast_many`: :class:`~pymc_dlm.ForecastResult`'s arrays with a
+    leading batch axis (B), h = steps."""
+
+    y_mean: np.ndarray  # (B, h, p)
+    y_cov: np.ndarray  # (B, h, p, p)
+    a: np.ndarray  # (B, h, m)
+    P: np.ndarray  # (B, h, m, m)
+    n_diffuse: np.ndarray  # (B,); -1 where the filter failed (NaN moments)
+
+
+def forecast_many(models: StateSpaceModel | Sequence[StateSpaceModel], ys: Sequence[Any],
+                  steps: int, *, chunk_size: int = CHUNK_SIZE,
+                  tol: float = TOL) -> BatchForecastResult:
+    r"""Forecasts of B series of different lengths in one compiled pass.
+
+    For each series the filter runs over its data followed by ``steps`` missing rows (D&K
+    2012, section 4.11), exactly as :func:`pymc_dlm.forecast`:
+
+    .. math::
+
+        a_{n+j+1} = T a_{n+j} + c,\quad P_{n+j+1} = T P_{n+j} T' + RQR',\quad
+        E(y_{n+j}) = Z a_{n+j} + d,\quad Var(y_{n+j}) = Z P_{n+j} Z' + H
+
+    Parameters
+    ----------
+    models : StateSpaceModel or sequence of B StateSpaceModel
+        Numeric models of one structure with constant system matrices.
+    ys : sequence of B (n_b,) or (n_b, p) array_like
+        Each series' observations (NaN = missing); the lengths may differ.
+    steps : int
+        Horizon h >= 1.
+    chunk_size : int
+        Series per compiled call.
+    tol : float
+        As in :func:`pymc_dlm.kalman_filter`.
+
+    Returns
+    -------
+    BatchForecastResult
+        ``n_diffuse[b] > n_b`` marks a series whose diffuse period did not end within its
+        data (its forecast variances are not finite; :func:`pymc_dlm.forecast` raises).
+
+    Raises
+    ------
+    ValueError
+        A time-varying model, inf in a series, series with different p, a bad ``steps``.
+
+    Examples
+    --------
+    >>> import numpy as np, pymc_dlm as dlm
+    >>> from pymc_dlm.numeric.batch import forecast_many
+    >>> y = dlm.datasets.load_nile().to_numpy()
+    >>> fc = forecast_many(dlm.LocalLevel(38.3, 122.9), [y, y[:60]], 3)
+    >>> fc.y_mean.shape, round(float(fc.y_mean[0, 0, 0]), 1)
+    ((2, 3, 1), 798.4)
+    """
+    if not isinstance(steps, int | np.integer) or steps < 1:
+        raise ValueError(f"steps must be an integer >= 1; got {steps!r}")
+    arrays = []
+    for i, y in enumerate(ys):
+        a = np.asarray(y, dtype=np.float64)
+        a = a[:, None] if a.ndim == 1 else a
+        if a.ndim != 2 or a.shape[0] == 0:
+            raise ValueError(f"series {i}: expected (n,) or (n, p) with n >= 1; got shape "
+                             f"{np.shape(y)}")
+        arrays.append(a)
+    if not arrays:
+        raise ValueError("no series to forecast")
+    B, p = len(arrays), arrays[0].shape[1]
+    for i, a in enumerate(arrays):
+        if a.shape[1] != p:
+            raise ValueError(f"series {i} has p = {a.shape[1]}; series 0 has p = {p}")
+    for i, mod in enumerate([models] if isinstance(models, StateSpaceModel) else models):
+        if mod.n_time is not None:
+            raise ValueError(f"model {i} is time-varying (n = {mod.n_time}); forecast_many "
+                             "needs constant system matrices (use pymc_dlm.forecast)")
+    lengths = np.array([a.shape[0] for a in arrays], dtype=np.int64)
+    Y = np.full((B, int(lengths.max()), p), np.nan)
+    for i, a in enumerate(arrays):
+        Y[i, : a.shape[0]] = a
+    Y = as_batch(Y)
+    chunk = _systems(models, B, p)
+    first = models if isinstance(models, StateSpaceModel) else models[0]
+    m = first.m
+    out = BatchForecastResult(y_mean=np.empty((B, steps, p)), y_cov=np.empty((B, steps, p, p)),
+                              a=np.empty((B, steps, m)), P=np.empty((B, steps, m, m)),
+                              n_diffuse=np.empty(B, dtype=np.int64))
+    # the batched filter over each series and h missing rows (padding after a series' own
+    # rows is missing too, so its forecasts are the rows n_b .. n_b + h - 1); its full output
+    # is held for a chunk at a time, at most ~64 MB
+    L = Y.shape[1] + steps
+    full = np.full((B, L, p), np.nan)
+    full[:, : Y.shape[1]] = Y
+    per_series = L * (3 * m * m + 2 * m + m * p + 2 * p * p + p + 2) + m * m + m
+    size = max(1, min(chunk_size, (64 << 20) // (8 * per_series)))
+    rows = lengths[:, None] + np.arange(steps)  # (B, h)
+    for start in range(0, B, size):
+        stop = min(start + size, B)
+        k = stop - start
+        sys = chunk(start, stop)
+        a_pred, P_pred = np.empty((k, L + 1, m)), np.empty((k, L + 1, m, m))
+        F = np.empty((k, L, p, p))
+        _filter_batch_loop(
+            full[start:stop], *sys, tol, TOL_DIFFUSE, a_pred, P_pred, np.empty((k, L, m)),
+            np.empty((k, L, m, m)), np.empty((k, L, p)), F, np.empty((k, L, m, p)),
+            np.empty((k, L, p, p)), np.empty((k, L)), np.empty((k, L), dtype=np.int64),
+            np.empty((k, L, m, m)), out.n_diffuse[start:stop])
+        b = np.arange(k)[:, None]
+        at = rows[start:stop]
+        out.a[start:stop] = a_pred[b, at]
+        out.P[start:stop] = P_pred[b, at]
+        out.y_cov[start:stop] = F[b, at]
+        out.y_mean[start:stop] = (np.einsum("bpm,bhm->bhp", sys.Z[:, 0], out.a[start:stop])
+                                  + sys.d[:, 0][:, None, :])
+        failed = out.n_diffuse[start:stop] < 0
+        for x in (out.a, out.P, out.y_cov, out.y_mean):
+            x[start:stop][failed] = np.nan
+        out.n_diffuse[start:stop][failed] = -1
     return out

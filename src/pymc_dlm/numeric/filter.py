@@ -5,10 +5,17 @@ observations: only the observed rows enter the update), sections 5.2 and 6.4 (ex
 initialisation, univariate treatment in the diffuse steps), and Rao (1973, pp. 527-528) for a
 singular :math:`F_t` (generalised inverse and pseudo-determinant).
 
-Log-likelihood convention (statsmodels and KFAS, D&K eq. 7.4): in a diffuse step an
-observation with :math:`F_{\infty,i} > 0` contributes :math:`-\tfrac12(\log 2\pi +
-\log F_{\infty,i})`, one with :math:`F_{\infty,i} = 0` the usual term with :math:`F_{*,i}`; a
-diffuse step ends when :math:`\sum P_{\infty}^2 \le 10^{-10}` (statsmodels' tolerance).
+Log-likelihood conventions (D&K eq. 7.4).  ``convention="statsmodels"`` (the default): in a
+diffuse step an observation with :math:`F_{\infty,i} > 0` (a *diffuse observation element*)
+contributes :math:`-\tfrac12(\log 2\pi + \log F_{\infty,i})`, one with
+:math:`F_{\infty,i} = 0` the usual term with :math:`F_{*,i}`; a diffuse step ends when
+:math:`\sum P_{\infty}^2 \le 10^{-10}` (statsmodels' tolerance).  ``convention="kfas"``:
+the diffuse observation elements contribute :math:`-\tfrac12 \log F_{\infty,i}` only, without
+the :math:`\log 2\pi` constant (KFAS's ``logLik``, R's ``arima`` and ``StructTS`` family;
+Commandeur and Koopman 2007): the total is larger by :math:`\tfrac12 \log(2\pi)` times their
+number, :attr:`FilterResult.n_diffuse_obs`.  ``burn=k`` (in :func:`loglike`): the
+log-likelihood of :math:`y_{k+1}, \dots, y_n` given :math:`y_1, \dots, y_k`, i.e. the sum of
+the steps t > k (Kim and Nelson 1999, section 3.3, drop the first ten).
 """
 
 from __future__ import annotations
@@ -22,7 +29,8 @@ from numba import njit
 from ..spec.model import StateSpaceModel
 from ..spec.validate import check_y
 from .adjoint import STEADY_TOL, loglike_forward, tail
-from .assemble import SystemArrays, model_arrays
+from .assemble import SystemArrays, at_time, model_arrays
+from .calendar import index_of, regularize
 from .kernels import (
     LOG2PI,
     forecast_moments,
@@ -36,12 +44,15 @@ from .kernels import (
 )
 from .results import FilterResult
 
-__all__ = ["TOL", "TOL_DIFFUSE", "kalman_filter", "loglike", "prepare_y"]
+__all__ = ["CONVENTIONS", "TOL", "TOL_DIFFUSE", "diffuse_obs_counts", "kalman_filter", "loglike",
+           "overflow_message", "prepare_y"]
 
 #: Relative tolerance for a singular F (Cholesky pivot / eigenvalue vs the largest): 100 eps.
 TOL = 100.0 * np.finfo(np.float64).eps
 #: Absolute tolerance on F_inf and on sum(P_inf**2) in diffuse steps (statsmodels' value).
 TOL_DIFFUSE = 1e-10
+#: Log-likelihood conventions for the diffuse observation elements (module notes).
+CONVENTIONS = ("statsmodels", "kfas")
 
 
 @njit(cache=True)
@@ -164,19 +175,32 @@ def _filter_loop(  # pragma: no cover - compiled
     return n_diffuse, -1
 
 
-def prepare_y(model: StateSpaceModel, y: Any, *, copy: bool = True,
-              check_inf: bool = True) -> tuple[np.ndarray, Any]:
+def prepare_y(model: StateSpaceModel, y: Any, *, copy: bool = True, check_inf: bool = True,
+              n_time: bool = True) -> tuple[np.ndarray, Any]:
     """Validate y against the model: return the (n, p) float array and the pandas index (or None).
 
-    ``copy`` and ``check_inf`` as in :func:`~pymc_dlm.spec.validate.check_y`.
+    A pandas y is put on the regular grid of its index first
+    (:func:`~pymc_dlm.numeric.calendar.regularize`: absent periods become NaN rows, with a
+    :class:`~pymc_dlm.numeric.calendar.GapWarning`; duplicate, unsorted or frequency-less
+    dates raise).  ``copy`` and ``check_inf`` as in :func:`~pymc_dlm.spec.validate.check_y`;
+    ``n_time=False`` skips the check that a time-varying model covers the n observations.
     """
-    index = getattr(y, "index", None)
+    y = regularize(y)
+    index = index_of(y)
     arr = np.ascontiguousarray(check_y(y, model.p, copy=copy, check_inf=check_inf))
-    if model.n_time is not None and model.n_time != arr.shape[0]:
+    if n_time and model.n_time is not None and model.n_time != arr.shape[0]:
         raise ValueError(
             f"the model is time-varying over n = {model.n_time} steps but y has {arr.shape[0]}"
         )
     return arr, index
+
+
+def overflow_message(t: int | None = None) -> str:
+    """The one error every function gives when the covariances overflow."""
+    where = "" if t is None else f" at t = {t}"
+    return (f"the Kalman filter's covariances overflowed (not finite{where}): an explosive "
+            "transition (an eigenvalue of T above 1 in modulus) over a long stretch without "
+            "observations; shorten the gap or the horizon, or check T")
 
 
 def _run(sys: SystemArrays, y: np.ndarray, store: bool, tol: float, stop_proper: bool = False):
@@ -198,12 +222,15 @@ def _run(sys: SystemArrays, y: np.ndarray, store: bool, tol: float, stop_proper:
         a_end=np.empty(m),
         P_end=np.empty((m, m)),
     )
-    n_diffuse, err_t = _filter_loop(
-        y, sys.Z, sys.d, sys.H, sys.T, sys.c, sys.R, sys.Q, sys.a1, sys.P1, sys.P1inf,
-        tol, TOL_DIFFUSE, store, out["a_pred"], out["P_pred"], out["a_filt"], out["P_filt"],
-        out["v"], out["F"], out["K"], out["Finv"], out["llf_t"], out["rank_t"], out["Pinf_pred"],
-        stop_proper, out["a_end"], out["P_end"],
-    )
+    try:
+        n_diffuse, err_t = _filter_loop(
+            y, sys.Z, sys.d, sys.H, sys.T, sys.c, sys.R, sys.Q, sys.a1, sys.P1, sys.P1inf,
+            tol, TOL_DIFFUSE, store, out["a_pred"], out["P_pred"], out["a_filt"],
+            out["P_filt"], out["v"], out["F"], out["K"], out["Finv"], out["llf_t"],
+            out["rank_t"], out["Pinf_pred"], stop_proper, out["a_end"], out["P_end"],
+        )
+    except np.linalg.LinAlgError:  # a decomposition met inf/NaN: the recursion overflowed
+        raise ValueError(overflow_message()) from None
     if n_diffuse < 0:
         raise ValueError(
             f"H[{err_t}] (observed block) is not diagonal and not positive definite; the exact "
@@ -332,7 +359,10 @@ def loglike_total(y, Z, d, H, T, c, R, Q, a1, P1, P1inf, tol, tol_diffuse,
 def _loglike_t(sys: SystemArrays, y: np.ndarray, tol: float) -> np.ndarray:
     """Per-step log-likelihood (:func:`loglike_steps`, with its fall-backs)."""
     llf_t = np.empty(y.shape[0])
-    status = loglike_steps(y, *sys, tol, TOL_DIFFUSE, STEADY_TOL, llf_t)
+    try:
+        status = loglike_steps(y, *sys, tol, TOL_DIFFUSE, STEADY_TOL, llf_t)
+    except np.linalg.LinAlgError:
+        raise ValueError(overflow_message()) from None
     if status == -2:  # singular F_t: the generalised-inverse path
         return _run(sys, y, False, tol)[0]["llf_t"]
     if status >= 0:
@@ -340,7 +370,75 @@ def _loglike_t(sys: SystemArrays, y: np.ndarray, tol: float) -> np.ndarray:
     return llf_t
 
 
-def kalman_filter(model: StateSpaceModel, y: Any, *, tol: float = TOL) -> FilterResult:
+def diffuse_obs_counts(sys: SystemArrays, observed: np.ndarray,
+                       tol_diffuse: float = TOL_DIFFUSE) -> np.ndarray:
+    r"""Number of diffuse observation elements in each step of the exact diffuse period.
+
+    The :math:`P_\infty` recursion of the univariate diffuse filter (D&K 2012, eqs. 5.8 and
+    6.4): for each observed row with :math:`F_{\infty,i} = Z_i P_\infty Z_i' > tol`, one
+    element is counted and :math:`P_\infty \leftarrow P_\infty - M_\infty M_\infty'/F_\infty`;
+    then :math:`P_\infty \leftarrow T P_\infty T'`, until :math:`\sum P_\infty^2 \le tol`.  It
+    involves Z, T, the diffuse states and the pattern of missing values only (not the
+    variances), and the decorrelation of a non-diagonal H leaves each row's
+    :math:`F_{\infty,i}` unchanged, so these are the rows the filter updates diffusely.
+
+    Parameters
+    ----------
+    sys : SystemArrays
+    observed : (n, p) bool ndarray
+
+    Returns
+    -------
+    (d,) ndarray of int
+        One count per diffuse step (d = the length of the diffuse period).
+
+    Examples
+    --------
+    >>> import numpy as np, pymc_dlm as dlm
+    >>> from pymc_dlm.numeric import system_arrays
+    >>> sys = system_arrays(dlm.LocalLinearTrend(1.0, 1.0, 1.0))
+    >>> diffuse_obs_counts(sys, np.ones((10, 1), bool)).tolist()
+    [1, 1]
+    """
+    Pinf = np.array(sys.P1inf, dtype=np.float64)
+    counts: list[int] = []
+    n = observed.shape[0]
+    while len(counts) < n and np.sum(Pinf * Pinf) > tol_diffuse:
+        t = len(counts)
+        Zt, Tt = at_time(sys.Z, t), at_time(sys.T, t)
+        k = 0
+        for i in np.flatnonzero(observed[t]):
+            Mi = Pinf @ Zt[i]
+            fi = Zt[i] @ Mi
+            if fi > tol_diffuse:
+                Pinf = Pinf - np.outer(Mi, Mi) / fi
+                k += 1
+        Pinf = Tt @ Pinf @ Tt.T
+        counts.append(k)
+    return np.asarray(counts, dtype=np.int64)
+
+
+def _check_options(convention: str, burn: Any, n: int) -> int:
+    """Validate ``convention`` and ``burn`` (an int 0 <= burn < n); return burn as an int."""
+    if convention not in CONVENTIONS:
+        raise ValueError(f"convention must be one of {list(CONVENTIONS)}; got {convention!r}")
+    if isinstance(burn, bool) or not isinstance(burn, (int, np.integer)):
+        raise TypeError(f"burn must be an integer number of time steps; got {burn!r}")
+    if not 0 <= burn < n:
+        raise ValueError(f"burn must satisfy 0 <= burn < n = {n}; got {burn}")
+    return int(burn)
+
+
+def _kfas_shift(sys: SystemArrays, y_arr: np.ndarray, llf_t: np.ndarray) -> int:
+    """Add 0.5 log(2 pi) per diffuse observation element to ``llf_t`` (in place, KFAS
+    convention); return their number."""
+    counts = diffuse_obs_counts(sys, ~np.isnan(y_arr))
+    llf_t[: counts.size] += 0.5 * LOG2PI * counts
+    return int(counts.sum())
+
+
+def kalman_filter(model: StateSpaceModel, y: Any, *, tol: float = TOL,
+                  convention: str = "statsmodels") -> FilterResult:
     r"""Run the Kalman filter (NumPy/numba engine).
 
     .. math::
@@ -363,6 +461,9 @@ def kalman_filter(model: StateSpaceModel, y: Any, *, tol: float = TOL) -> Filter
         Observations; NaN marks a missing value (any subset of a row).
     tol : float, default 100 * machine epsilon
         Relative tolerance below which a pivot/eigenvalue of :math:`F_t` counts as zero.
+    convention : {"statsmodels", "kfas"}, default "statsmodels"
+        The constant of the diffuse observation elements in ``llf_t`` and ``llf`` (module
+        notes): "kfas" drops their :math:`\tfrac12\log 2\pi`, as KFAS and R's ``arima`` do.
 
     Returns
     -------
@@ -374,6 +475,8 @@ def kalman_filter(model: StateSpaceModel, y: Any, *, tol: float = TOL) -> Filter
         If an entry of the model is symbolic, or y is not numeric.
     ValueError
         If y has the wrong shape, holds inf, or disagrees with a time-varying model's length.
+        Also if the covariances overflow (an explosive T over a long run of missing
+        values); the smoother, the log-likelihood and the forecasts raise the same error.
 
     Examples
     --------
@@ -384,16 +487,28 @@ def kalman_filter(model: StateSpaceModel, y: Any, *, tol: float = TOL) -> Filter
     >>> res = dlm.kalman_filter(dlm.LocalLevel(1469.1 ** 0.5, 15099 ** 0.5), y)
     >>> round(res.llf, 2), res.n_diffuse
     (-633.46, 1)
+
+    In KFAS's convention (R: ``arima(Nile, c(0, 1, 1))`` gives -632.55 at its optimum):
+
+    >>> res = dlm.kalman_filter(dlm.LocalLevel(1469.1 ** 0.5, 15099 ** 0.5), y, convention="kfas")
+    >>> round(res.llf, 2), res.n_diffuse_obs
+    (-632.55, 1)
     """
     y_arr, index = prepare_y(model, y)
-    return filter_arrays(model_arrays(model), y_arr, tol, index, model.state_names)
+    _check_options(convention, 0, max(y_arr.shape[0], 1))
+    return filter_arrays(model_arrays(model), y_arr, tol, index, model.state_names,
+                         convention=convention)
 
 
 def filter_arrays(sys: SystemArrays, y_arr: np.ndarray, tol: float = TOL, index: Any = None,
-                  state_names: tuple = ()) -> FilterResult:
+                  state_names: tuple = (), *, convention: str = "statsmodels") -> FilterResult:
     """:func:`kalman_filter` on system arrays and a validated (n, p) float array (no checks;
     for loops such as EM that change the arrays in place of the model)."""
     out, n_diffuse = _run(sys, y_arr, True, tol)
+    if convention == "kfas":
+        n_dobs = _kfas_shift(sys, y_arr, out["llf_t"])
+    else:
+        n_dobs = int(diffuse_obs_counts(sys, ~np.isnan(y_arr)).sum()) if n_diffuse else 0
     return FilterResult(
         a_pred=out["a_pred"],
         P_pred=out["P_pred"],
@@ -412,11 +527,14 @@ def filter_arrays(sys: SystemArrays, y_arr: np.ndarray, tol: float = TOL, index:
         state_names=state_names,
         y=y_arr,
         Finv=out["Finv"],
+        n_diffuse_obs=n_dobs,
+        convention=convention,
     )
 
 
-def loglike(model: StateSpaceModel, y: Any, *, tol: float = TOL) -> float:
-    """Log-likelihood only (same recursion as :func:`kalman_filter`, nothing stored).
+def loglike(model: StateSpaceModel, y: Any, *, tol: float = TOL,
+            convention: str = "statsmodels", burn: int = 0) -> float:
+    r"""Log-likelihood only (same recursion as :func:`kalman_filter`, nothing stored).
 
     Parameters
     ----------
@@ -426,22 +544,51 @@ def loglike(model: StateSpaceModel, y: Any, *, tol: float = TOL) -> float:
         Observations, NaN for missing.
     tol : float
         As in :func:`kalman_filter`.
+    convention : {"statsmodels", "kfas"}, default "statsmodels"
+        As in :func:`kalman_filter` (module notes).
+    burn : int, default 0
+        Sum the steps t > burn only: :math:`\log p(y_{burn+1:n} \mid y_{1:burn})`, the
+        log-likelihood with the first ``burn`` observations as a burn-in (Kim and Nelson
+        1999 report theirs over t = 11..n).  ``0 <= burn < n``.
 
     Returns
     -------
     float
 
+    Raises
+    ------
+    ValueError
+        Unknown ``convention``, ``burn`` outside 0..n-1 (and as :func:`kalman_filter`).
+    TypeError
+        ``burn`` not an integer.
+
     Examples
     --------
     >>> import pymc_dlm as dlm
-    >>> round(dlm.loglike(dlm.LocalLevel(1469.1 ** 0.5, 15099 ** 0.5), dlm.datasets.load_nile()), 4)
-    -633.4646
+    >>> mod, y = dlm.LocalLevel(1469.1 ** 0.5, 15099 ** 0.5), dlm.datasets.load_nile()
+    >>> round(dlm.loglike(mod, y), 4), round(dlm.loglike(mod, y, convention="kfas"), 4)
+    (-633.4646, -632.5456)
+    >>> round(dlm.loglike(mod, y, burn=1), 4)  # the diffuse first step dropped
+    -632.5456
     """
     y_arr, _ = prepare_y(model, y, copy=False, check_inf=False)
     sys = model_arrays(model)
-    status, total = loglike_total(y_arr, *sys, tol, TOL_DIFFUSE, STEADY_TOL)
-    if status == -1:
-        return total
-    if status == -3:
-        check_y(y_arr, model.p)  # raises, naming the inf
-    return float(_loglike_t(sys, y_arr, tol).sum())
+    if convention == "statsmodels" and burn == 0:
+        try:
+            status, total = loglike_total(y_arr, *sys, tol, TOL_DIFFUSE, STEADY_TOL)
+        except np.linalg.LinAlgError:
+            raise ValueError(overflow_message()) from None
+        if status == -1:
+            return total
+        if status == -3:
+            check_y(y_arr, model.p)  # raises, naming the inf
+        return float(_loglike_t(sys, y_arr, tol).sum())
+    burn = _check_options(convention, burn, y_arr.shape[0])
+    check_y(y_arr, model.p)  # raises on inf
+    try:
+        llf_t = _loglike_t(sys, y_arr, tol)
+    except np.linalg.LinAlgError:
+        raise ValueError(overflow_message()) from None
+    if convention == "kfas":
+        _kfas_shift(sys, y_arr, llf_t)
+    return float(llf_t[burn:].sum())

@@ -32,7 +32,7 @@ class FilterResult:
     llf_t : (n,) ndarray
         Log-likelihood contribution of each time step.
     llf : float
-        Total log-likelihood (diffuse convention of statsmodels and KFAS, D&K eq. 7.4).
+        Total log-likelihood, ``llf_t.sum()`` (D&K eq. 7.4, in the ``convention`` below).
     rank : (n,) ndarray of int
         Number of informative observations at each step (the rank of the observed block of
         :math:`F_t`; below the number observed when :math:`F_t` was singular).
@@ -45,6 +45,13 @@ class FilterResult:
     index : pandas.Index or None
         Index of y when y was a pandas object.
     state_names : tuple of str
+    n_diffuse_obs : int
+        Number of diffuse observation elements: observed rows of the diffuse steps with
+        :math:`F_{\infty,i} > 0` (each adds :math:`-\tfrac12 \log 2\pi` to the
+        statsmodels-convention likelihood and nothing to KFAS's).
+    convention : {"statsmodels", "kfas"}
+        The log-likelihood convention of ``llf_t`` and ``llf``
+        (:mod:`pymc_dlm.numeric.filter`).
     """
 
     a_pred: np.ndarray
@@ -64,6 +71,8 @@ class FilterResult:
     state_names: tuple
     y: np.ndarray
     Finv: np.ndarray  # (n, p, p) generalised inverse of the observed block of F (smoother input)
+    n_diffuse_obs: int = 0
+    convention: str = "statsmodels"
 
     @property
     def n(self) -> int:
@@ -90,6 +99,11 @@ class SmootherResult:
         :math:`N^{(0)}` parts in diffuse steps).
     filter : FilterResult
         The filter output the smoother ran on.
+    signal, signal_var : (n, p), (n, p, p) ndarray
+        Smoothed signal :math:`\hat\theta_t = Z_t\hat\alpha_t + d_t` and its covariance
+        :math:`Z_t V_t Z_t'` (D&K 2012, section 4.5.3; computed on access).
+    Zd : tuple of ndarray
+        The system arrays ``Z`` (nt, p, m) and ``d`` (nt, p) the smoother ran with.
     """
 
     a_smooth: np.ndarray
@@ -101,6 +115,27 @@ class SmootherResult:
     r: np.ndarray
     N: np.ndarray
     filter: FilterResult
+    Zd: tuple = ()
+
+    @property
+    def signal(self) -> np.ndarray:
+        r"""(n, p) smoothed signal :math:`Z_t \hat\alpha_t + d_t`."""
+        Z, d = self._Zd()
+        return np.einsum("tpm,tm->tp", Z, self.a_smooth) + d
+
+    @property
+    def signal_var(self) -> np.ndarray:
+        r"""(n, p, p) covariance :math:`Z_t V_t Z_t'` of the smoothed signal."""
+        Z, _ = self._Zd()
+        return np.einsum("tpi,tij,tqj->tpq", Z, self.V, Z)
+
+    def _Zd(self) -> tuple[np.ndarray, np.ndarray]:
+        if not self.Zd:
+            raise ValueError("this smoother result holds no Z and d (built by hand)")
+        n = self.a_smooth.shape[0]
+        Z, d = self.Zd
+        return (np.broadcast_to(Z, (n,) + Z.shape[1:]) if Z.shape[0] == 1 else Z[:n],
+                np.broadcast_to(d, (n,) + d.shape[1:]) if d.shape[0] == 1 else d[:n])
 
     @property
     def index(self) -> Any:

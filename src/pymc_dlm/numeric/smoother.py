@@ -379,4 +379,4 @@ def smooth_arrays(sys: SystemArrays, f: FilterResult) -> SmootherResult:
             f.y, sys.Z, sys.d, sys.H, sys.T, sys.R, sys.Q, f.a_pred, f.P_pred, f.Pinf_pred,
             f.n_diffuse, TOL_DIFFUSE, r0, N0, out["a_smooth"], out["V"], out["eps_hat"],
             out["eps_var"], out["eta_hat"], out["eta_var"], out["r"], out["N"])
-    return SmootherResult(filter=f, **out)
+    return SmootherResult(filter=f, Zd=(sys.Z, sys.d), **out)

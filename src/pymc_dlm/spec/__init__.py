@@ -13,6 +13,7 @@ from .components import (
     Seasonal,
 )
 from .factor import DynamicFactor
+from .interventions import LevelShift, Pulse, SlopeChange
 from .model import Component, StateSpaceModel
 from .sutse import SUTSE
 from .var import VAR
@@ -24,13 +25,16 @@ __all__ = [
     "DampedTrend",
     "DynamicFactor",
     "Irregular",
+    "LevelShift",
     "LocalLevel",
     "LocalLinearTrend",
     "PolynomialTrend",
+    "Pulse",
     "Regression",
     "SARIMAX",
     "SUTSE",
     "Seasonal",
+    "SlopeChange",
     "StateSpaceModel",
     "VAR",
 ]

@@ -413,8 +413,10 @@ def Regression(
 
     Parameters
     ----------
-    X : (n, k) array_like (or a pandas DataFrame)
-        Regressors; must be finite.
+    X : (n, k) array_like, pandas DataFrame, or a 2-D PyTensor variable (e.g. ``pm.Data``)
+        Regressors; must be finite.  Forecasts need their future values
+        (``forecast(..., exog=X_future)``; with ``pm.Data``, ``pm.set_data`` over the data and
+        the horizon).
     sigma_coef : float, PyTensor scalar or (k,) sequence
         Standard deviation(s) of the coefficient random walks; 0 for static coefficients.
     names : list of str, optional
@@ -431,19 +433,31 @@ def Regression(
     --------
     >>> import numpy as np
     >>> from pymc_dlm import Regression
-    >>> Regression(np.ones((10, 2))).Z.shape
-    (10, 1, 2)
+    >>> mod = Regression(np.ones((10, 2)), names=["petrol", "law"])
+    >>> mod.Z.shape, mod.components[0].exog
+    ((10, 1, 2), ('petrol', 'law'))
     """
     if names is None and hasattr(X, "columns"):
         names = [str(c) for c in X.columns]
-    Xa = np.asarray(X, dtype=np.float64)
-    if Xa.ndim == 1:
-        Xa = Xa[:, None]
-    if Xa.ndim != 2:
-        raise ValueError(f"X must be (n, k); got shape {Xa.shape}")
-    if not np.all(np.isfinite(Xa)):
-        raise ValueError("X must be finite (missing regressors are not supported)")
-    n, k = Xa.shape
+    if is_symbolic_leaf(X):  # e.g. pm.Data: Z_t = x_t' symbolically, k from the static shape
+        if X.ndim != 2 or X.type.shape[1] is None:
+            raise ValueError("a symbolic X must be 2-D (n, k) with a known number of columns k "
+                             f"(pm.Data(..., shape=(None, k))); got ndim {X.ndim}, "
+                             f"shape {X.type.shape}")
+        n, k = X.type.shape
+        Z = X[:, None, :]
+    else:
+        Xa = np.asarray(X, dtype=np.float64)
+        if Xa.ndim == 1:
+            Xa = Xa[:, None]
+        if Xa.ndim != 2:
+            raise ValueError(f"X must be (n, k); got shape {Xa.shape}")
+        if not np.all(np.isfinite(Xa)):
+            bad = np.argwhere(~np.isfinite(Xa))[0]
+            raise ValueError(f"X must be finite (missing regressors are not supported); got "
+                             f"{Xa[tuple(bad)]} at row {bad[0]}, column {bad[1]}")
+        n, k = Xa.shape
+        Z = Xa[:, None, :]
     names = [f"x{i}" for i in range(k)] if names is None else list(names)
     if len(names) != k:
         raise ValueError(f"names must have k = {k} entries; got {len(names)}")
@@ -452,10 +466,11 @@ def Regression(
     if len(sds) != k:
         raise ValueError(f"sigma_coef must be a scalar or have k = {k} entries; got {len(sds)}")
     variances = [_var(_sd(sd, "sigma_coef")) for sd in sds]
-    return _model(
-        name, f"regression on {', '.join(names)}", [f"beta_{nm}" for nm in names],
-        tied=(tuple(range(k)),) if one else (),
-        Z=Xa[:, None, :], T=np.eye(k), Q=_diag(variances), diffuse=[True] * k,
+    comp = Component(name, f"regression on {', '.join(names)}", tuple(range(k)),
+                     (tuple(range(k)),) if one else (), exog=tuple(names))
+    return StateSpaceModel(
+        state_names=[f"beta_{nm}" for nm in names], components=[comp],
+        Z=Z, T=np.eye(k), Q=_diag(variances), diffuse=[True] * k,
     )
 
 

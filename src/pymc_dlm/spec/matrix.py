@@ -147,6 +147,11 @@ def _time_len(shape: tuple, base_ndim: int) -> int | None:
     return shape[0] if len(shape) == base_ndim + 1 else None
 
 
+def _any_time(shapes: list, base_ndim: int) -> bool:
+    """Some part has a time axis (its length possibly unknown, e.g. a ``pm.Data`` regressor)."""
+    return any(len(s) == base_ndim + 1 for s in shapes)
+
+
 def block_diag(parts: list, base_ndim: int = 2) -> Any:
     """Block-diagonal composition (time-varying if any part is)."""
     shapes = [static_shape(p) for p in parts]
@@ -165,7 +170,7 @@ def concat(parts: list, base_ndim: int) -> Any:
     last = sum(s[-1] for s in shapes)
     n = next((_time_len(s, base_ndim) for s in shapes if _time_len(s, base_ndim) is not None), None)
     shape = shapes[0][-base_ndim:-1] + (last,)
-    if n is not None:
+    if n is not None or _any_time(shapes, base_ndim):  # n None: known at run time only
         shape = (n,) + shape
     if all(is_numeric(p) for p in parts):
         return NUMPY_OPS.concat(parts, shape, base_ndim)
@@ -176,10 +181,18 @@ def add(parts: list, base_ndim: int) -> Any:
     """Elementwise sum (time-varying if any part is)."""
     shapes = [static_shape(p) for p in parts]
     n = next((_time_len(s, base_ndim) for s in shapes if _time_len(s, base_ndim) is not None), None)
-    shape = shapes[0][-base_ndim:] if n is None else (n,) + shapes[0][-base_ndim:]
+    tv = n is not None or _any_time(shapes, base_ndim)
+    shape = (n,) + shapes[0][-base_ndim:] if tv else shapes[0][-base_ndim:]
     if all(is_numeric(p) for p in parts):
         return NUMPY_OPS.add(parts, shape, base_ndim)
     return Sum(tuple(parts), shape, base_ndim)
+
+
+def _known(shape: tuple, parts: list) -> tuple:
+    """``shape`` with a time length unknown before evaluation (None) taken from the parts."""
+    if shape and shape[0] is None:
+        return (next(p.shape[0] for p in parts if p.ndim == len(shape)),) + tuple(shape[1:])
+    return shape
 
 
 class _NumpyOps:
@@ -213,11 +226,11 @@ class _NumpyOps:
         return out
 
     def concat(self, parts: list, shape: tuple, base_ndim: int) -> np.ndarray:
-        lead = shape[:-1]
+        lead = _known(shape, parts)[:-1]
         return np.concatenate([np.broadcast_to(p, lead + (p.shape[-1],)) for p in parts], axis=-1)
 
     def add(self, parts: list, shape: tuple, base_ndim: int) -> np.ndarray:
-        out = np.zeros(shape)
+        out = np.zeros(_known(shape, parts))
         for p in parts:
             out = out + p
         return out

@@ -30,12 +30,23 @@ class Component:
         parameter, e.g. every disturbance of a trigonometric seasonal.  Estimators that update
         variances (:func:`pymc_dlm.estimation.fit_em`) keep each group's variances equal;
         disturbances in no group are free parameters of their own.
+    exog : tuple of str
+        Names of the regressors whose values are the component's columns of a time-varying
+        ``Z`` (:math:`Z_t[0, states] = x_t'`, :func:`~pymc_dlm.Regression`); forecasts take
+        their future values (``exog=``).  Empty for other components.
+    rules : tuple of (str, int)
+        For regressors that are known functions of time (interventions, one per ``exog``
+        name): ``("level", t0)``, ``("pulse", t0)`` or ``("slope", t0)`` with t0 the
+        0-based period of the intervention; forecasts continue them without ``exog``
+        (:mod:`pymc_dlm.spec.interventions`).
     """
 
     name: str
     description: str
     states: tuple[int, ...]
     tied: tuple[tuple[int, ...], ...] = ()
+    exog: tuple[str, ...] = ()
+    rules: tuple[tuple[str, int], ...] = ()
 
 
 def _eye(k: int) -> np.ndarray:
@@ -321,10 +332,8 @@ class StateSpaceModel:
             )
         shift = self.m
         comps = self.components + tuple(
-            Component(
-                c.name, c.description, tuple(i + shift for i in c.states),
-                tuple(tuple(i + self.r for i in g) for g in c.tied),
-            )
+            replace(c, states=tuple(i + shift for i in c.states),
+                    tied=tuple(tuple(i + self.r for i in g) for g in c.tied))
             for c in other.components
         )
         return StateSpaceModel(

@@ -73,6 +73,9 @@ class _PyTensorOps:
 
     def concat(self, parts: list, shape: tuple, base_ndim: int) -> pt.TensorVariable:
         lead = tuple(shape[:-1])
+        if any(s is None for s in lead):  # a time length known only at run time (pm.Data)
+            ref = next(p for p in parts if p.ndim == len(shape))
+            lead = tuple(ref.shape[i] if s is None else s for i, s in enumerate(lead))
         return pt.concatenate(
             [pt.broadcast_to(p, lead + (int(p.type.shape[-1]),)) for p in parts], axis=-1
         )

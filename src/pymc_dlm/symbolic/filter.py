@@ -16,6 +16,9 @@ how data-dependent branches are written, since a graph cannot drop rows:
   values, never on the variances; :func:`diffuse_plan` works them out with NumPy when the
   graph is built, so the graph has no branches there (an earlier version with ``pt.switch``
   inside a scan took minutes to compile with its gradient).
+* **Conventions.** The per-step terms are computed in statsmodels' convention;
+  :func:`loglike_options` adds KFAS's (``convention="kfas"``: no :math:`\log 2\pi` for a
+  diffuse observation element) and a burn-in (``burn=k``: the steps t <= k count 0).
 * **A non-positive-definite** :math:`F_t` makes the Cholesky factor NaN; the total
   log-likelihood is then ``-inf`` (a sampler rejects the point), never NaN.  The generalised
   inverse of the NumPy engine (Rao 1973) is not used here: a singular :math:`F_t` has
@@ -33,11 +36,14 @@ import pytensor.tensor as pt
 
 from .assemble import SystemTensors
 
-__all__ = ["TOL_DIFFUSE", "DiffusePlan", "diffuse_plan", "diffuse_steps", "loglike", "loglike_t"]
+__all__ = ["CONVENTIONS", "TOL_DIFFUSE", "DiffusePlan", "diffuse_plan", "diffuse_steps", "loglike",
+           "loglike_options", "loglike_t"]
 
 LOG2PI = math.log(2.0 * math.pi)
 #: Absolute tolerance on F_inf and on sum(P_inf**2), as in the NumPy engine and statsmodels.
 TOL_DIFFUSE = 1e-10
+#: Log-likelihood conventions, as in the NumPy engine (:mod:`pymc_dlm.numeric.filter`).
+CONVENTIONS = ("statsmodels", "kfas")
 
 
 class DiffusePlan(NamedTuple):
@@ -53,6 +59,16 @@ class DiffusePlan(NamedTuple):
     def n_steps(self) -> int:
         """Length of the diffuse period."""
         return len(self.steps)
+
+    @property
+    def diffuse_counts(self) -> np.ndarray:
+        """(n_steps,) number of diffuse observation elements (diffuse updates) per step."""
+        return np.array([sum(d for _, d in step) for step in self.steps], dtype=np.int64)
+
+    @property
+    def n_diffuse_obs(self) -> int:
+        """Number of diffuse observation elements in the whole diffuse period."""
+        return int(self.diffuse_counts.sum())
 
 
 def diffuse_plan(Z: np.ndarray, T: np.ndarray, P1inf: np.ndarray, observed: np.ndarray,
@@ -252,8 +268,47 @@ def diffuse_steps(sys: SystemTensors, y: Any, plan: DiffusePlan, *, h_diagonal: 
     return y, a, P, parts
 
 
+def loglike_options(ll_t: Any, plan: DiffusePlan, *, convention: str = "statsmodels",
+                    burn: int = 0, n: int | None = None) -> Any:
+    r"""Apply the likelihood options to a per-step log-likelihood (statsmodels convention).
+
+    ``convention="kfas"`` adds :math:`\tfrac12\log 2\pi` per diffuse observation element of
+    each diffuse step (KFAS and R's ``arima`` drop that constant; the elements are the plan's
+    diffuse updates); ``burn=k`` sets the first k steps to 0, so that the sum is
+    :math:`\log p(y_{k+1:n} \mid y_{1:k})`.  A NaN (a non-positive-definite :math:`F_t`)
+    after step k stays NaN.
+
+    Parameters
+    ----------
+    ll_t : (n,) tensor
+    plan : DiffusePlan
+    convention : {"statsmodels", "kfas"}
+    burn : int
+        ``0 <= burn < n``.
+    n : int, optional
+        The number of time steps, when known (checks ``burn``).
+
+    Returns
+    -------
+    (n,) tensor
+    """
+    if convention not in CONVENTIONS:
+        raise ValueError(f"convention must be one of {list(CONVENTIONS)}; got {convention!r}")
+    if isinstance(burn, bool) or not isinstance(burn, (int, np.integer)):
+        raise TypeError(f"burn must be an integer number of time steps; got {burn!r}")
+    if burn < 0 or (n is not None and burn >= n):
+        raise ValueError(f"burn must satisfy 0 <= burn < n = {n}; got {burn}")
+    counts = plan.diffuse_counts
+    if convention == "kfas" and counts.any():
+        ll_t = pt.inc_subtensor(ll_t[: counts.size], 0.5 * LOG2PI * counts.astype(np.float64))
+    if burn:
+        ll_t = pt.set_subtensor(ll_t[: int(burn)], 0.0)
+    return ll_t
+
+
 def loglike_t(sys: SystemTensors, y: Any, plan: DiffusePlan, *, h_diagonal: bool | None = None,
-              tol_diffuse: float = TOL_DIFFUSE) -> pt.TensorVariable:
+              tol_diffuse: float = TOL_DIFFUSE, convention: str = "statsmodels",
+              burn: int = 0) -> pt.TensorVariable:
     r"""Per-time-step log-likelihood :math:`\log p(y_t \mid y_{1:t-1})` as a PyTensor graph.
 
     The steps of the diffuse period are written out one by one (their number and which rows
@@ -273,11 +328,15 @@ def loglike_t(sys: SystemTensors, y: Any, plan: DiffusePlan, *, h_diagonal: bool
         when p = 1 or H is a numeric array with zero off-diagonal entries.
     tol_diffuse : float
         Tolerance on :math:`F_*` in the diffuse steps (statsmodels' 1e-10).
+    convention : {"statsmodels", "kfas"}, default "statsmodels"
+        The constant of the diffuse observation elements (:func:`loglike_options`).
+    burn : int, default 0
+        Steps t <= burn contribute 0 (:func:`loglike_options`).
 
     Returns
     -------
     (n,) tensor
-        In diffuse steps the statsmodels/KFAS convention (see the module notes).  A step
+        In diffuse steps the ``convention`` (see the module notes).  A step
         with a non-positive-definite :math:`F_t` gives NaN here; :func:`loglike` turns the
         total into ``-inf``.
 
@@ -321,13 +380,15 @@ def loglike_t(sys: SystemTensors, y: Any, plan: DiffusePlan, *, h_diagonal: bool
         strict=True,
     )
     parts.append(ll_r)
-    return pt.concatenate(parts) if len(parts) > 1 else ll_r
+    ll_t = pt.concatenate(parts) if len(parts) > 1 else ll_r
+    return loglike_options(ll_t, plan, convention=convention, burn=burn,
+                           n=y.type.shape[0])
 
 
 def loglike(sys: SystemTensors, y: Any, plan: DiffusePlan, **kwargs: Any) -> pt.TensorVariable:
     """Total log-likelihood; ``-inf`` when some :math:`F_t` is not positive definite (never NaN).
 
-    Parameters and conventions as :func:`loglike_t`.
+    Parameters, conventions and options (``convention``, ``burn``) as :func:`loglike_t`.
 
     Examples
     --------

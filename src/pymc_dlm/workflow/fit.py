@@ -7,6 +7,7 @@ from typing import Any, Callable
 import numpy as np
 
 from ..estimation import EMResult, MLEResult, fit_em, fit_mle
+from ..numeric.calendar import index_of, regularize
 from ..spec.model import StateSpaceModel
 from ..spec.validate import check_option
 from .formula import Formula, parse_formula
@@ -34,6 +35,8 @@ def fit(
     method: str = "mle",
     *,
     init_params: Any = None,
+    freq: Any = None,
+    data: Any = None,
     **kwargs: Any,
 ) -> MLEResult | EMResult:
     r"""Fit a model to y by maximum likelihood or EM, the classical workflow in one call.
@@ -46,12 +49,18 @@ def fit(
         (:mod:`pymc_dlm.workflow.formula`; starting values from the data); or, for
         ``method="mle"``, a function ``psi -> StateSpaceModel`` with ``init_params``.
     y : (n,) or (n, p) array_like, Series or DataFrame
-        Observations, NaN for missing; a pandas index is carried into every result.
+        Observations, NaN for missing; a pandas index is made regular (absent periods become
+        missing values, :func:`~pymc_dlm.numeric.calendar.regularize`) and carried into
+        every result.
     method : {"mle", "em"}
         :func:`~pymc_dlm.estimation.fit_mle` (exact gradients through the fused filter,
         L-BFGS-B, standard errors) or :func:`~pymc_dlm.estimation.fit_em`.
     init_params : array_like, optional
         Starting point of a function ``model`` (or of a formula's unconstrained parameters).
+    data : pandas DataFrame, optional
+        The columns named in a formula's ``reg(...)`` terms, rows matched to y's periods.
+    freq : str or pandas.DateOffset, optional
+        Frequency of y's dates when it cannot be inferred (e.g. ``"MS"``).
     **kwargs
         Passed to the estimator (``maxiter``, ``method``... for MLE; ``max_iter``, ``tol``,
         ``estimate`` for EM).
@@ -75,8 +84,9 @@ def fit(
     1972  798.4    148.6          507.2         1089.5
     """
     check_option("method", method, ("mle", "em"))
+    y = regularize(y, freq=freq)
     if isinstance(model, str):
-        formula = parse_formula(model)
+        formula = parse_formula(model).bind(data, index_of(y))
         start = formula.start(y)
         if method == "em":
             if any(n.startswith("phi") for n in formula.param_names):
@@ -90,6 +100,9 @@ def fit(
             kwargs.setdefault("param_names", tuple(
                 ("atanh " if n.startswith("phi") else "log ") + n for n in formula.param_names))
             return fit_mle(model_function(formula), y, init_params, **kwargs)
+    elif data is not None:
+        raise ValueError("data= holds the columns of a formula's reg(...) terms; with a model "
+                         "object put the regressors in Regression(X) instead")
     if method == "em":
         if not isinstance(model, StateSpaceModel):
             raise TypeError("method='em' needs a numeric StateSpaceModel (or a formula) as the "

@@ -23,6 +23,8 @@ term                   component                            parameters (in order
 ``sarima(p,d,q)        seasonal :func:`~pymc_dlm.SARIMAX`   as arima, then phi.arima.sar1..P,
 (P,D,Q,s)``                                                 phi.arima.sma1..Q, sigma.arima
 ``irregular``          the observation noise (explicitly)   sigma.obs
+``reg(x1, x2, ...)``   :func:`~pymc_dlm.Regression` on the  none (static coefficients,
+                       data columns x1, x2...               diffuse states)
 =====================  ===================================  ==============================
 
 plus ``sigma.obs`` last when there is an irregular.  ``level``, ``trend``, ``damped`` and
@@ -31,12 +33,16 @@ autocorrelations in (-1, 1), mapped to stationary AR and invertible MA coefficie
 :func:`~pymc_dlm.estimation.transforms.pacf_to_ar` and
 :func:`~pymc_dlm.estimation.transforms.pacf_to_ma` (Monahan 1984); for order 1 they are the
 coefficients themselves.
+``fixed`` as the last argument makes a term deterministic (no parameter): ``level(fixed)``,
+``trend(fixed)``, ``seasonal(12, fixed)``, ``seasonal(12, trig, fixed)``.  A formula with
+``reg(...)`` is bound to the data holding those columns (:meth:`Formula.bind`; ``fit(...,
+data=df)``); column names keep their case, term names do not.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -51,22 +57,27 @@ from ..spec import (
     LocalLevel,
     LocalLinearTrend,
     PolynomialTrend,
+    Regression,
     Seasonal,
 )
 from ..spec.model import StateSpaceModel
 
 __all__ = ["Formula", "parse_formula"]
 
-_TERM = re.compile(r"^([a-z_]+)(?:\((.*)\))?$")
+_TERM = re.compile(r"^([A-Za-z_]+)(?:\((.*)\))?$")
 
 
 @dataclass(frozen=True)
 class _Term:
     kind: str
     args: tuple
+    fixed: bool = False
+    X: Any = field(default=None, compare=False)  # reg: the bound regressors (n, k)
 
     @property
     def params(self) -> tuple[str, ...]:
+        if self.fixed or self.kind == "reg":
+            return ()
         return {
             "level": ("sigma.level",),
             "trend": ("sigma.level", "sigma.slope"),
@@ -90,6 +101,13 @@ class _Term:
         )
 
     def build(self, v: list) -> StateSpaceModel:
+        if self.fixed:
+            v = [0.0, 0.0]
+        if self.kind == "reg":
+            if self.X is None:
+                raise ValueError(f"the term reg({', '.join(self.args)}) needs the data holding "
+                                 "those columns: pass data=... (Formula.bind)")
+            return Regression(self.X, names=list(self.args), name=f"reg({','.join(self.args)})")
         if self.kind == "level":
             return LocalLevel(v[0])
         if self.kind == "trend":
@@ -151,6 +169,62 @@ class Formula:
     def param_names(self) -> tuple[str, ...]:
         return tuple(n for t in self.terms for n in t.params) + (
             ("sigma.obs",) if self.irregular else ())
+
+    @property
+    def regressors(self) -> tuple[str, ...]:
+        """The data columns of the ``reg(...)`` terms."""
+        return tuple(a for t in self.terms if t.kind == "reg" for a in t.args)
+
+    def bind(self, data: Any, index: Any = None) -> Formula:
+        """The formula with its ``reg(...)`` terms holding their columns of ``data``.
+
+        Parameters
+        ----------
+        data : pandas DataFrame
+            Holds every column named in a ``reg(...)`` term.
+        index : pandas.Index, optional
+            y's (regular) index: ``data``'s rows are taken at these labels.
+
+        Returns
+        -------
+        Formula
+
+        Raises
+        ------
+        ValueError
+            A column is absent, or has a missing value at one of y's periods.
+
+        Examples
+        --------
+        >>> import pymc_dlm as dlm
+        >>> df = dlm.datasets.load_uk_drivers()
+        >>> f = parse_formula("level + reg(log_petrol_price, seatbelt_law)").bind(df)
+        >>> f.build([0.01, 0.1]).state_names
+        ('level', 'beta_log_petrol_price', 'beta_seatbelt_law')
+        """
+        if not self.regressors:
+            return self
+        if data is None or not hasattr(data, "columns"):
+            raise ValueError(f"the formula {self.text!r} has regressors {list(self.regressors)}: "
+                             "pass the DataFrame holding them as data=...")
+        absent = [c for c in self.regressors if c not in data.columns]
+        if absent:
+            raise ValueError(f"the data has no column {absent[0]!r} (named in {self.text!r}); "
+                             f"columns are {[str(c) for c in data.columns]}")
+        terms = []
+        for t in self.terms:
+            if t.kind == "reg":
+                X = data[list(t.args)]
+                if index is not None and not X.index.equals(index):
+                    X = X.reindex(index)
+                bad = X.isna().any(axis=1)
+                if bad.any():
+                    raise ValueError(f"the regressors {list(t.args)} have no value at "
+                                     f"{X.index[int(np.flatnonzero(bad)[0])]}; regressors must "
+                                     "be known at every period of y (y itself may be missing)")
+                t = replace(t, X=X.to_numpy(dtype=np.float64))
+            terms.append(t)
+        return replace(self, terms=tuple(terms))
 
     def build(self, values: Any) -> StateSpaceModel:
         """The model at ``values`` (numbers or PyTensor scalars, one per parameter, in the
@@ -230,7 +304,7 @@ def parse_formula(text: str) -> Formula:
     >>> parse_formula("level + season(12)")
     Traceback (most recent call last):
     ...
-    ValueError: unknown term 'season(12)' in 'level + season(12)'; expected level, trend, damped, poly(k), seasonal(s), seasonal(s, trig[, h]), cycle(period[, damping]), ar(1), arima(p,d,q), sarima(p,d,q)(P,D,Q,s) or irregular
+    ValueError: unknown term 'season(12)' in 'level + season(12)'; expected level, trend, damped, poly(k), seasonal(s), seasonal(s, trig[, h]), cycle(period[, damping]), ar(1), arima(p,d,q), sarima(p,d,q)(P,D,Q,s), irregular or reg(column, ...)
     >>> parse_formula("sarima(0,1,1)(0,1,1,12)").param_names
     ('phi.arima.ma1', 'phi.arima.sma1', 'sigma.arima')
     >>> parse_formula("arima(1,0,0) + irregular").param_names
@@ -243,26 +317,37 @@ def parse_formula(text: str) -> Formula:
     if not isinstance(text, str) or not text.strip():
         raise ValueError(f"expected a model formula such as 'level + seasonal(12)'; got {text!r}")
     terms = []
-    for raw in text.lower().split("+"):
+    for raw in text.split("+"):
         part = raw.strip().replace(" ", "")
         match = _TERM.match(part)
-        kind = match.group(1) if match else None
-        args = [a for a in (match.group(2) or "").split(",") if a] if match else []
-        if kind in ("level", "trend") and not args and match.group(2) is None:
-            terms.append(_Term(kind, ()))
+        kind = match.group(1).lower() if match else None
+        raw_args = [a for a in (match.group(2) or "").split(",") if a] if match else []
+        if kind == "reg":
+            if not raw_args or not all(re.fullmatch(r"[^(),]+", a) for a in raw_args):
+                raise ValueError(f"{part}: expected reg(column, ...) with one or more data "
+                                 "column names")
+            terms.append(_Term(kind, tuple(raw_args)))
+            continue
+        part = part.lower()
+        args = [a.lower() for a in raw_args]
+        fixed = bool(args) and args[-1] == "fixed"
+        if fixed:
+            args = args[:-1]
+        if kind in ("level", "trend") and not args and (match.group(2) is None or fixed):
+            terms.append(_Term(kind, (), fixed))
         elif kind in ("damped",) and match.group(2) is None:
             terms.append(_Term(kind, ()))
         elif kind == "poly" and len(args) == 1 and args[0].isdigit() and int(args[0]) >= 1:
             terms.append(_Term(kind, (int(args[0]),)))
         elif kind == "seasonal" and len(args) in (1, 2) and (len(args) == 1 or args[1] in ("trig", "dummy")):
             terms.append(_Term(kind, (_int(args[0], part), len(args) == 2 and args[1] == "trig",
-                                      None)))
+                                      None), fixed))
         elif kind == "seasonal" and len(args) == 3 and args[1] == "trig":
             period, h = _int(args[0], part), args[2]
             if not h.isdigit() or not 1 <= int(h) <= period // 2:
                 raise ValueError(f"{part}: expected a number of harmonics in 1..{period // 2}; "
                                  f"got {h!r}")
-            terms.append(_Term(kind, (period, True, int(h))))
+            terms.append(_Term(kind, (period, True, int(h)), fixed))
         elif kind == "cycle" and len(args) in (1, 2):
             try:
                 period = float(args[0])
@@ -282,10 +367,12 @@ def parse_formula(text: str) -> Formula:
             raise ValueError(
                 f"unknown term {raw.strip()!r} in {text!r}; expected level, trend, damped, "
                 "poly(k), seasonal(s), seasonal(s, trig[, h]), cycle(period[, damping]), ar(1), "
-                "arima(p,d,q), "
-                "sarima(p,d,q)(P,D,Q,s) or irregular"
+                "arima(p,d,q), sarima(p,d,q)(P,D,Q,s), irregular or reg(column, ...)"
             )
-    kinds = [t.kind for t in terms]
+    kinds = [t.kind for t in terms if t.kind != "reg"]
+    regs = [a for t in terms if t.kind == "reg" for a in t.args]
+    if len(set(regs)) < len(regs):
+        raise ValueError(f"{text!r}: a regressor appears twice in reg(...)")
     levels = [k for k in kinds if k in ("level", "trend", "damped", "poly")]
     if len(set(levels)) > 1:
         other = next(k for k in levels if k != "level") if "level" in levels else levels[-1]

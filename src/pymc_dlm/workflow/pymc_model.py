@@ -12,6 +12,7 @@ from pytensor.tensor.random.op import RandomVariable
 
 from ..bayes import DLM
 from ..spec.model import StateSpaceModel
+from ..numeric.calendar import index_of, regularize
 from ..spec.validate import check_y
 
 __all__ = ["bayesian"]
@@ -83,9 +84,10 @@ def bayesian(
     both = set(priors) & set(fixed)
     if both:
         raise ValueError(f"{sorted(both)} given both as priors and as fixed values")
+    y = regularize(y)  # absent periods become missing values (GapWarning)
     arr = check_y(y, 1 if np.ndim(y) == 1 else np.shape(y)[1])
     scale = float(np.nanstd(arr)) or 1.0
-    index = getattr(y, "index", None)
+    index = index_of(y)
     coords = {"time": np.asarray(index) if index is not None else np.arange(arr.shape[0])}
     dims: tuple = ("time",)
     if arr.shape[1] > 1:
