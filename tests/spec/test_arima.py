@@ -6,10 +6,10 @@ References and tolerances:
 * statsmodels 0.15 ``SARIMAX(..., simple_differencing=True)`` at fixed parameters: the
   likelihood of the differenced data with the ARMA part stationary (statsmodels' own Lyapunov
   solve).  Agreement to rtol 1e-9 (the two Lyapunov solvers differ in the last digits).
-* Our likelihood keeps the differencing in the state, exactly diffuse.  The KFAS convention
-  (``convention="kfas"``, being added on another branch) drops :math:`\\tfrac12\\log 2\\pi` for
-  each diffuse observation; ours keeps it.  So R's ``arima`` / statsmodels' differenced value
-  is ours + K/2 log(2 pi), K = d + sD, and that relation is what these tests check.
+* Our likelihood keeps the differencing in the state, exactly diffuse.  In KFAS's convention
+  (``convention="kfas"``), which drops 1/2 log(2 pi) for each diffuse
+  observation, it is R's ``arima`` / statsmodels' differenced value; in statsmodels'
+  convention (the default) it is that value minus K/2 log(2 pi), K = d + sD.  Both are checked.
 * R ``arima`` (and statsmodels): Nile ARIMA(0,1,1): ma1 -0.73295, sigma2 20599.7, loglik
   -632.54563; airline model (0,1,1)(0,1,1)_12 on log passengers (Box and Jenkins 1976):
   ma1 -0.4018, sma1 -0.5569, sigma2 0.001348, loglik 244.70 (statsmodels 244.6965).
@@ -111,6 +111,7 @@ class TestLoglikeAgainstStatsmodels:
         mod = reg + dlm.SARIMAX((1, 1, 1), ar=[0.5], ma=[0.4], sigma=1.3)
         ref = SM(y, exog=x, order=(1, 1, 1), simple_differencing=True).loglike(
             np.array([2.0, 0.5, 0.4, 1.69]))
+        assert dlm.loglike(mod, y, convention="kfas") == pytest.approx(ref, rel=1e-9)
         assert dlm.loglike(mod, y) + HALF_LOG_2PI == pytest.approx(ref, rel=1e-9)
 
 
@@ -121,8 +122,10 @@ class TestMaximumLikelihood:
         ma1, sigma = np.tanh(res.params[0]), np.exp(res.params[1])
         assert ma1 == pytest.approx(-0.73295, abs=2e-5)
         assert sigma**2 == pytest.approx(20599.7, rel=2e-5)
-        # R arima's log-likelihood = ours + 1/2 log(2 pi) for the one diffuse observation
+        # R arima's log-likelihood: KFAS's convention = ours + 1/2 log(2 pi) (one diffuse obs.)
         assert res.log_likelihood + HALF_LOG_2PI == pytest.approx(-632.54563, abs=1e-5)
+        kfas = dlm.loglike(res.model, dlm.datasets.load_nile(), convention="kfas")
+        assert kfas == pytest.approx(-632.54563, abs=1e-5)
 
     def test_airline_model(self):
         y = np.log(dlm.datasets.load_airline_passengers())
@@ -133,6 +136,7 @@ class TestMaximumLikelihood:
         assert sma1 == pytest.approx(-0.5569, abs=1e-4)
         assert np.exp(2 * res.params[2]) == pytest.approx(0.001348, rel=1e-3)
         assert res.log_likelihood + 13 * HALF_LOG_2PI == pytest.approx(244.6965, abs=1e-4)
+        assert dlm.loglike(res.model, y, convention="kfas") == pytest.approx(244.6965, abs=1e-4)
 
 
 class TestPartialAutocorrelationTransform:

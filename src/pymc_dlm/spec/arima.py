@@ -31,9 +31,10 @@ where :math:`a_i` are the coefficients of :math:`1 - \phi(L)\Phi(L^s)`, :math:`b
 
 The exact diffuse likelihood of this model equals the likelihood of the differenced series
 (the map from the diffuse pre-sample values to the first K observations is unit
-triangular), so in KFAS's convention, which drops :math:`\tfrac12\log 2\pi` for each
-diffuse observation, it is R's ``arima`` log-likelihood; in statsmodels' convention (ours)
-it is that value minus :math:`\tfrac K2\log 2\pi`.
+triangular), so in KFAS's convention (``loglike(..., convention="kfas")``), which drops
+:math:`\tfrac12\log 2\pi` for each diffuse observation, it is R's ``arima``
+log-likelihood; in statsmodels' convention (the default) it is that value minus
+:math:`\tfrac K2\log 2\pi`.
 """
 
 from __future__ import annotations
