@@ -29,7 +29,7 @@ from numba import njit
 from ..spec.model import StateSpaceModel
 from ..spec.validate import check_y
 from .adjoint import STEADY_TOL, loglike_forward, tail
-from .assemble import SystemArrays, at_time, model_arrays
+from .assemble import SystemArrays, model_arrays
 from .kernels import (
     LOG2PI,
     forecast_moments,
