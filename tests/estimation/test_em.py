@@ -391,10 +391,12 @@ def before_system(n=25, seed=7):
     c = np.array([0.1, -0.2, 0.0]); d = np.array([0.5, -1.0])
     Htrue = np.array([[0.5, 0.2], [0.2, 0.4]])
     Qtrue = np.array([[0.3, 0.1, 0.0], [0.1, 0.2, 0.05], [0.0, 0.05, 0.1]])
-    sim = dlm.StateSpaceModel(Z=Z, T=T, c=c, d=d, H=Htrue, Q=Qtrue, a0=[1.0, 0.0, -1.0], P0=0.5 * np.eye(3))
+    sim = dlm.StateSpaceModel(Z=Z, T=T, c=c, d=d, H=Htrue, Q=Qtrue, a0=[1.0, 0.0, -1.0],
+                              P0=0.5 * np.eye(3))
     y, _ = dlm.simulate(sim, n, rng=rng)
     y[3, 0] = np.nan; y[10, :] = np.nan; y[17, 1] = np.nan
-    start = sim.replace(H=np.diag([1.0, 1.0]), Q=np.diag([0.5, 0.5, 0.5]), a0=[0.0, 0.0, 0.0], P0=np.eye(3))
+    start = sim.replace(H=np.diag([1.0, 1.0]), Q=np.diag([0.5, 0.5, 0.5]), a0=[0.0, 0.0, 0.0],
+                        P0=np.eye(3))
     return start, y
 
 def dense_em(model, y, n_iter):
@@ -411,7 +413,8 @@ def dense_em(model, y, n_iter):
     obs = ~np.isnan(y.ravel())
     trace = []
     for it in range(n_iter + 1):
-        # xi = (alpha_0, eta_0..eta_{n-1}, eps_1..eps_n) ~ N(mu_xi, S_xi); x = (alpha_0..alpha_n, eps)
+        # xi = (alpha_0, eta_0..eta_{n-1}, eps_1..eps_n) ~ N(mu_xi, S_xi);
+        # x = (alpha_0..alpha_n, eps) = A xi + b
         k = m + n * r + n * p
         S_xi = np.zeros((k, k)); mu_xi = np.zeros(k)
         S_xi[:m, :m] = P0; mu_xi[:m] = a0
@@ -439,13 +442,12 @@ def dense_em(model, y, n_iter):
             break
         K = np.linalg.solve(Syy, Go @ S).T
         mean = mu + K @ (yo - my); cov = S - K @ Go @ S
-        def E2(i, j):  # E[x_i x_j'] blocks
-            return np.outer(mean[i], mean[j]) + cov[i][:, j]
         SQ = np.zeros((r, r))
         for t in range(1, n + 1):
             cur, prev = slice(t * m, (t + 1) * m), slice((t - 1) * m, t * m)
             e = mean[cur] - T @ mean[prev] - c
-            M = np.outer(e, e) + cov[cur, cur] - T @ cov[prev, cur] - cov[cur, prev] @ T.T + T @ cov[prev, prev] @ T.T
+            M = (np.outer(e, e) + cov[cur, cur] - T @ cov[prev, cur] - cov[cur, prev] @ T.T
+                 + T @ cov[prev, prev] @ T.T)
             SQ += Rp @ M @ Rp.T
         SH = np.zeros((p, p))
         for t in range(n):

@@ -12,7 +12,8 @@ References:
   without its constant; 0.6404098 in statsmodels').
 * Kim and Nelson (1999, section 3.4), the time-varying-parameter regression of M1 growth:
   log-likelihood -97.092423 over t = 11..106 at their estimates, prior beta_0 ~ N(0, 50 I)
-  one step before the first observation (so P1 = 50 I + Q).  Data: tests/reference/kim_nelson_tvp.csv.
+  one step before the first observation (so P1 = 50 I + Q).
+  Data: tests/reference/kim_nelson_tvp.csv.
 * Dense Gaussian conditioning: log p(y_{k+1:n} | y_{1:k}) = log p(y) - log p(y_{1:k}).
 """
 
