@@ -96,7 +96,7 @@ def test_fit_map_and_nuts(tmp_path):
     assert proc.returncode == 0, proc.stderr
     s = _report(tmp_path / "nuts")
     assert s["converged"] is None  # one chain: no R-hat
-    for name in ("trace.png", "ppc.png", "diagnostics.png"):  # no rank plot for one chain
+    for name in ("trace.png", "ppc.png", "diagnostics.png", "smoothed.png", "components.png"):
         assert (tmp_path / "nuts" / name).stat().st_size > 5000
     assert not (tmp_path / "nuts" / "rank.png").exists()
     assert set(s["ess_bulk"]) == {"sigma_level", "sigma_obs"} and np.isfinite(s["elpd_loo"])

@@ -121,7 +121,7 @@ class TestOneStepPredictive:
 
     def test_nile_94_percent_intervals_cover(self):
         _, y, idata = nile_fit()
-        rep = idata.posterior_predictive["flow"].values.reshape(-1, 100)[:, 1:]
+        rep = idata.posterior_predictive["flow"].values.reshape(-1, 99)  # steps 2..n
         lo, hi = np.quantile(rep, [0.03, 0.97], axis=0)
         cover = np.mean((lo <= y[1:]) & (y[1:] <= hi))
         assert 0.85 <= cover <= 0.99
@@ -163,6 +163,40 @@ class TestOtherKinds:
         z = (rep.mean(axis=0) - sm.a_smooth[:, 0]) / np.sqrt(var / k)
         assert np.abs(z).max() < 6
         np.testing.assert_allclose(rep.var(axis=0).mean(), var.mean(), rtol=0.2)
+
+
+    def test_states_replicates_on_a_time_varying_regression(self):
+        """Z_t = (1, x_t): local level + static regression.  300 replicates at one parameter
+        value: mean Z_t alpha_hat_t (the smoothed signal, the mean of the NumPy simulation
+        smoother's draws) within 6 Monte Carlo standard errors, variance Z_t V_t Z_t' + H."""
+        rng = np.random.default_rng(8)
+        n, k = 60, 300
+        X = rng.normal(size=(n, 1))
+        gen = (dlm.LocalLevel(0.3, 0.5) + dlm.Regression(X)).replace(
+            a1=[5.0, 2.0], P1=np.zeros((2, 2)), diffuse=[False, False])
+        y, _ = dlm.simulate(gen, n, rng=9)
+        y[[10, 11, 40]] = np.nan
+        with pm.Model():
+            s_level = pm.HalfNormal("sigma_level", 1.0)
+            dlm.DLM("y", dlm.LocalLevel(s_level, 0.5) + dlm.Regression(X), observed=y[:, 0],
+                    predictive="states")
+            pp = pm.sample_posterior_predictive(posterior(sigma_level=np.full((1, k), 0.3)),
+                                                random_seed=3, progressbar=False)
+        rep = pp.posterior_predictive["y"].values[0]
+        num = dlm.LocalLevel(0.3, 0.5) + dlm.Regression(X)
+        sm = dlm.kalman_smoother(num, y)
+        Z = np.asarray(num.Z, float)[:, 0, :]  # (n, 2): (1, x_t)
+        mean = np.einsum("tj,tj->t", Z, sm.a_smooth)
+        var = np.einsum("ti,tij,tj->t", Z, sm.V, Z) + 0.25
+        z = (rep.mean(axis=0) - mean) / np.sqrt(var / k)
+        assert np.abs(z).max() < 6
+        np.testing.assert_allclose(rep.var(axis=0).mean(), var.mean(), rtol=0.2)
+        from pymc_dlm.numeric.simulate import simulation_smoother
+
+        draws = np.stack([simulation_smoother(num, y, np.random.default_rng(i))
+                          for i in range(200)])
+        np.testing.assert_allclose(np.einsum("tj,stj->t", Z, draws) / 200, mean,
+                                   atol=6 * np.sqrt(var.max() / 200))
 
 
 class TestLOO:

@@ -126,7 +126,9 @@ class DLM:
       likelihood is made of: every PPC plot (``az.plot_ppc_dist``, ``plot_ppc_pit``, ...)
       then checks the model's forecasts of the data it has seen, and its PIT values are
       uniform when the model is right (Dawid 1984).  In the diffuse steps there is no proper
-      prediction; the replicate there is the observed value (NaN if missing).  A prior
+      prediction; the replicate there is a placeholder, the observed value (NaN if missing),
+      and :func:`pymc_dlm.add_residuals` drops those steps from the observed and predictive
+      groups, so that they and the log-likelihood cover steps d+1..n alike.  A prior
       predictive of this kind is the one-step predictive at prior draws of :math:`\theta`
       (given the data; it shows what the priors imply for the forecast errors).
     - ``"states"``: :math:`y^{rep} = Z\alpha + d + \varepsilon`, :math:`\alpha` from the

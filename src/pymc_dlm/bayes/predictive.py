@@ -19,9 +19,13 @@ system tensors at one parameter draw :math:`\theta`:
 
 The steps of the exact diffuse period (``plan.n_steps`` of them: one for a local level,
 13 for trend + seasonal(12)) have no proper one-step prediction: :math:`F_t` is infinite.
-There the one-step replicate is the observed value itself (NaN where y_t is missing): those
-observations are spent on fixing the diffuse states and carry no check, as statsmodels'
-residual diagnostics skip the same steps.
+There the one-step replicate is a placeholder, the observed value itself (NaN where y_t is
+missing): those observations are spent on fixing the diffuse states and carry no check, as
+statsmodels' residual diagnostics skip the same steps.  :func:`pymc_dlm.add_residuals`
+drops them from ``observed_data`` and the predictive groups (the output of a PyMC random
+function must have the variable's shape, so they cannot be left out here), after which every
+ArviZ check (PPC plots, ``loo_pit``) compares an observation with its own one-step
+predictive.
 """
 
 from __future__ import annotations

@@ -98,7 +98,13 @@ def add_residuals(idata: Any, model: pm.Model | None = None, *, var_name: str | 
     When idata has a ``log_likelihood`` group whose DLM variable has the default axis
     ``<name>_dim_0`` (``pm.compute_log_likelihood``), that axis is renamed to the time
     dimension with the times of its entries (steps d+1..n, entry 0 holding the diffuse steps
-    too; see :class:`~pymc_dlm.DLM`).
+    too; see :class:`~pymc_dlm.DLM`).  For the default one-step predictive
+    (``DLM(..., predictive="one_step")``) the DLM variable's steps 1..d (the exact diffuse
+    period, where the one-step predictive is improper) are dropped from ``observed_data``,
+    ``posterior_predictive`` and ``prior_predictive``, so that these groups and the
+    log-likelihood cover the same steps d+1..n: ArviZ's PPC plots, ``loo_pit`` and
+    ``plot_loo_pit`` then compare each observation with its own proper one-step predictive.
+    The full series stays in the model and in the ``residuals`` group (NaN at steps 1..d).
 
     Parameters
     ----------
@@ -150,7 +156,37 @@ def add_residuals(idata: Any, model: pm.Model | None = None, *, var_name: str | 
                           sample={"chain": np.asarray(post["chain"]), "draw": np.asarray(post["draw"])})
     idata["residuals"] = ds
     _relabel_log_likelihood(idata, rv.name, tname, tvals, nd)
+    if info.predictive == "one_step":
+        _drop_diffuse_steps(idata, rv.name, tname, tvals, nd)
     return idata
+
+
+def _drop_diffuse_steps(idata: Any, name: str, tname: str, tvals: Any, nd: int) -> None:
+    """Keep steps d+1..n of the DLM variable in observed_data and the predictive groups.
+
+    The one-step predictive has no proper distribution in the d diffuse steps (F infinite),
+    so those steps carry no check; with them out, the observed, predictive and pointwise
+    log-likelihood groups cover the same steps with the same time coordinate, as ArviZ's
+    PPC and LOO-PIT functions need.  Idempotent (a group already n - d long is left alone).
+    """
+    n = len(tvals)
+    k = min(nd, n - 1)
+    if k == 0:
+        return
+    for group in ("observed_data", "posterior_predictive", "prior_predictive"):
+        if group not in idata.children:
+            continue
+        ds = idata[group].to_dataset()
+        if name not in ds:
+            continue
+        tdim = next((dim for dim in ds[name].dims if dim not in ("chain", "draw")), None)
+        if (tdim is None or ds.sizes[tdim] != n
+                or any(tdim in ds[v].dims for v in ds.data_vars if v != name)):
+            continue
+        trimmed = ds.isel({tdim: slice(k, None)})
+        if tdim != tname:
+            trimmed = trimmed.rename({tdim: tname})
+        idata[group] = trimmed.assign_coords({tname: np.asarray(tvals)[k:]})
 
 
 def _relabel_log_likelihood(idata: Any, name: str, tname: str, tvals: Any, nd: int) -> None:

@@ -33,7 +33,8 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["plot_residual_diagnostics", "residual_check_data"]
+__all__ = ["plot_component_draws", "plot_residual_diagnostics", "plot_state_draws",
+           "residual_check_data"]
 
 PANELS = ("standardized residuals", "residual ACF", "normal QQ", "PIT ECDF - uniform")
 
@@ -47,8 +48,19 @@ def _group(dt: Any) -> Any:
     return r.to_dataset() if hasattr(r, "to_dataset") else r
 
 
-def residual_check_data(dt: Any, *, ci_prob: float = 0.94, max_lag: int = 20) -> tuple:
+def residual_check_data(dt: Any, *, ci_prob: float = 0.94, max_lag: int = 20,
+                        dates: str = "decimal") -> tuple:
     """The lines and bands of :func:`plot_residual_diagnostics`, as two xarray Datasets.
+
+    Parameters
+    ----------
+    dt : DataTree
+        With a ``residuals`` group.
+    ci_prob : float, default 0.94
+    max_lag : int, default 20
+    dates : {"decimal", "days"}, default "decimal"
+        A datetime time coordinate as x of the residual panel: decimal years, or days since
+        1970-01-01 (matplotlib's date numbers, for a date axis).
 
     Returns
     -------
@@ -64,6 +76,9 @@ def residual_check_data(dt: Any, *, ci_prob: float = 0.94, max_lag: int = 20) ->
 
     if not 0 < ci_prob < 1:
         raise ValueError(f"ci_prob must be in (0, 1); got {ci_prob}")
+    if dates not in ("decimal", "days"):
+        raise ValueError(f"dates must be 'decimal' or 'days'; got {dates!r}")
+    as_number = _decimal_year if dates == "decimal" else _epoch_days
     r = _group(dt)
     e_all = r["standardized_residual"]
     tname = e_all.dims[2]
@@ -117,8 +132,7 @@ def residual_check_data(dt: Any, *, ci_prob: float = 0.94, max_lag: int = 20) ->
             rows = np.full((len(part), width), np.nan)
             for j, a in enumerate(part):
                 a = np.asarray(a)
-                rows[j, : a.size] = _decimal_year(a) if np.issubdtype(a.dtype, np.datetime64) \
-                    else a
+                rows[j, : a.size] = as_number(a) if np.issubdtype(a.dtype, np.datetime64) else a
             arrays.append(xr.DataArray(rows, dims=(labels[0], xdim),
                                        coords={labels[0]: list(labels[1:])}))
         out = xr.concat(arrays, dim=sdims[0]) if sdims else arrays[0]
@@ -167,9 +181,11 @@ def plot_residual_diagnostics(dt: Any, *, ci_prob: float = 0.94, max_lag: int = 
     from arviz_plots import PlotCollection
     from arviz_plots.visuals import fill_between_y, labelled_title, line_xy
 
-    lines, bands = residual_check_data(dt, ci_prob=ci_prob, max_lag=max_lag)
     if backend is None:
         backend = rcParams["plot.backend"]
+    date_axis = backend == "matplotlib" and _has_dates(dt)
+    lines, bands = residual_check_data(dt, ci_prob=ci_prob, max_lag=max_lag,
+                                       dates="days" if date_axis else "decimal")
     sdims = [d for d in lines[PANELS[0]].dims if d not in ("plot_axis", f"{PANELS[0]} index")]
     pc_kwargs.setdefault("cols", ["__variable__", *sdims])
     pc_kwargs.setdefault("col_wrap", 4)
@@ -194,7 +210,25 @@ def plot_residual_diagnostics(dt: Any, *, ci_prob: float = 0.94, max_lag: int = 
         pc.map(line_xy, name, data=ref, color="B2", linestyle=":")
     pc.map(labelled_title, "title", subset_info=True, labeller=BaseLabeller(),
            ignore_aes=set(pc.aes_set))
+    if date_axis:  # dated series: a date axis (other backends: decimal years)
+        import matplotlib.dates as mdates
+
+        for ax in np.ravel(np.asarray(pc.viz["plot"][PANELS[0]].values, dtype=object)):
+            locator = mdates.AutoDateLocator(maxticks=6)
+            ax.xaxis.set_major_locator(locator)
+            ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
     return pc
+
+
+def _has_dates(dt: Any) -> bool:
+    e = _group(dt)["standardized_residual"]
+    return bool(np.issubdtype(e[e.dims[2]].dtype, np.datetime64))
+
+
+def _epoch_days(a: np.ndarray) -> np.ndarray:
+    """Dates as days since 1970-01-01 (matplotlib's date numbers)."""
+    return (np.asarray(a, "datetime64[ns]") - np.datetime64("1970-01-01", "ns")) \
+        / np.timedelta64(1, "D")
 
 
 def _decimal_year(a: np.ndarray) -> np.ndarray:
@@ -202,9 +236,141 @@ def _decimal_year(a: np.ndarray) -> np.ndarray:
     import pandas as pd
 
     d = pd.DatetimeIndex(a)
-    return np.asarray(d.year + (d.dayofyear - 1) / 365.25, dtype=float)
+    return np.asarray(d.year + (d.day_of_year - 1) / 365.25, dtype=float)
 
 
 def _n_residuals(dt: Any, lines: Any) -> Any:
     """N, the residuals of each series (the length of the QQ panel)."""
     return lines[PANELS[2]].sizes[f"{PANELS[2]} index"]
+
+
+def _draw_band(ax: Any, x: Any, draws: np.ndarray, ci_prob: float, colour: str,
+               label: str) -> None:
+    """Median line and central ``ci_prob`` band of draws (S, n) over the first axis."""
+    lo, med, hi = np.quantile(draws, [(1 - ci_prob) / 2, 0.5, (1 + ci_prob) / 2], axis=0)
+    ax.plot(x, med, color=colour, label=f"{label} (median)")
+    ax.fill_between(x, lo, hi, color=colour, alpha=0.25,
+                    label=f"{label}, {100 * ci_prob:g}% posterior band")
+
+
+def _path_draws(states: Any) -> tuple:
+    """(S, n, m) draws, the time values and the state names of ``sample_states`` output."""
+    if "states" not in getattr(states, "data_vars", {}):
+        raise ValueError("states must be the Dataset of pymc_dlm.sample_states(..., "
+                         "kind='simulated') (a variable 'states')")
+    da = states["states"]
+    tname = da.dims[2]
+    flat = da.transpose("chain", "draw", tname, "state").values
+    return flat.reshape(-1, *flat.shape[2:]), np.asarray(da[tname].values), \
+        [str(s) for s in da["state"].values], tname
+
+
+def plot_state_draws(states: Any, y: Any = None, *, names: Any = None, ci_prob: float = 0.94,
+                     axes: Any = None):
+    r"""Posterior median and band of each state from draws of the state paths.
+
+    The draws are :math:`\alpha^{(s)} \sim p(\alpha \mid y, \theta^{(s)})` at posterior draws
+    :math:`\theta^{(s)}` (``sample_states(model, idata, kind="simulated")``), so together they
+    are draws of :math:`p(\alpha \mid y)`: the bands hold the uncertainty of the states and of
+    the parameters (a plot at one parameter value, e.g. the posterior median, holds the first
+    only).
+
+    Parameters
+    ----------
+    states : xarray.Dataset
+        With ``states`` (chain, draw, time, state).
+    y : (n,) array_like, optional
+        Drawn as points on the first panel.
+    names : sequence of str, optional
+        Which states; the first four by default.
+    ci_prob : float, default 0.94
+    axes : sequence of matplotlib Axes, optional
+
+    Returns
+    -------
+    list of matplotlib Axes
+
+    Examples
+    --------
+    >>> import numpy as np, xarray as xr
+    >>> from pymc_dlm.plots.bayes import plot_state_draws
+    >>> draws = np.random.default_rng(0).normal(size=(1, 50, 10, 1)).cumsum(axis=2)
+    >>> ds = xr.Dataset({"states": (("chain", "draw", "time", "state"), draws)},
+    ...                 coords={"time": np.arange(10), "state": ["level"]})
+    >>> [ax.get_ylabel() for ax in plot_state_draws(ds)]
+    ['level']
+    """
+    from ._common import new_axes
+
+    if not 0 < ci_prob < 1:
+        raise ValueError(f"ci_prob must be in (0, 1); got {ci_prob}")
+    draws, x, state_names, tname = _path_draws(states)
+    if names is None:
+        names = state_names[:4]
+    unknown = [s for s in names if s not in state_names]
+    if unknown:
+        raise ValueError(f"unknown states {unknown}; the states are {state_names}")
+    axes = new_axes(len(names), axes)
+    for k, (ax, s) in enumerate(zip(axes, names, strict=True)):
+        if k == 0 and y is not None:
+            ax.plot(x, np.asarray(y, float).ravel(), "k.", ms=3, label="observed")
+        _draw_band(ax, x, draws[:, :, state_names.index(s)], ci_prob, "C3", s)
+        ax.set_ylabel(s)
+        ax.legend(loc="best", fontsize=7)
+    axes[0].set_title(f"smoothed states: posterior over {draws.shape[0]} draws")
+    axes[-1].set_xlabel(tname)
+    return axes
+
+
+def plot_component_draws(states: Any, model: Any, *, series: int = 0, ci_prob: float = 0.94,
+                         axes: Any = None):
+    r"""Each structural component's contribution :math:`Z_{t,c}\alpha_{t,c}` to y, posterior
+    median and band from draws of the state paths (see :func:`plot_state_draws`).
+
+    Parameters
+    ----------
+    states : xarray.Dataset
+        ``sample_states(model, idata, kind="simulated")``.
+    model : StateSpaceModel
+        A numeric model of the same structure (its ``Z`` and components; ``Z`` does not
+        depend on the parameters in the models of :mod:`pymc_dlm.spec`).
+    series : int
+        Which observed series when y is multivariate.
+    ci_prob : float, default 0.94
+    axes : sequence of matplotlib Axes, optional
+
+    Returns
+    -------
+    list of matplotlib Axes
+
+    Examples
+    --------
+    >>> import numpy as np, xarray as xr, pymc_dlm as dlm
+    >>> from pymc_dlm.plots.bayes import plot_component_draws
+    >>> mod = dlm.LocalLevel(1.0, 1.0)
+    >>> draws = np.random.default_rng(0).normal(size=(1, 50, 10, 1))
+    >>> ds = xr.Dataset({"states": (("chain", "draw", "time", "state"), draws)},
+    ...                 coords={"time": np.arange(10), "state": list(mod.state_names)})
+    >>> [ax.get_ylabel() for ax in plot_component_draws(ds, mod)]
+    ['level']
+    """
+    from ._common import new_axes
+
+    draws, x, state_names, tname = _path_draws(states)
+    if list(model.state_names) != state_names:
+        raise ValueError(f"model's states {list(model.state_names)} are not the draws' "
+                         f"{state_names}")
+    n = draws.shape[1]
+    Z = np.asarray(model.Z, dtype=np.float64)
+    Z = np.broadcast_to(Z if Z.ndim == 3 else Z[None], (n,) + Z.shape[-2:])
+    comps = [c for c in model.components if c.states]
+    axes = new_axes(len(comps), axes)
+    for k, (ax, comp) in enumerate(zip(axes, comps, strict=True)):
+        s = np.asarray(comp.states)
+        part = np.einsum("tj,stj->st", Z[:, series, s], draws[:, :, s])
+        _draw_band(ax, x, part, ci_prob, f"C{k}", comp.name)
+        ax.set_ylabel(comp.name)
+        ax.set_title(comp.description, fontsize=9)
+        ax.legend(loc="best", fontsize=7)
+    axes[-1].set_xlabel(tname)
+    return axes

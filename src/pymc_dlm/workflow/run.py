@@ -216,17 +216,14 @@ def _nuts_report(out: Path, model: Any, idata: Any, seed: int | None) -> dict:
         pc.savefig(out / f"{fname}.png", dpi=100)
         plt.close("all")
     rv = [v.name for v in model.observed_RVs][0]
-    pv = idata.residuals["prediction_variance"].isel(chain=0, draw=0)
-    tdim = pv.dims[0]
-    keep = np.isfinite(pv.values.reshape(pv.sizes[tdim], -1)).all(axis=1)
-    # the diffuse steps replicate the data (no proper one-step prediction): left out
-    pc = az.plot_ppc_pit(idata, var_names=[rv], coords={tdim: pv[tdim].values[keep]})
+    # add_residuals left the diffuse steps (no proper one-step prediction) out of the groups
+    pc = az.plot_ppc_pit(idata, var_names=[rv])
     pc.savefig(out / "ppc.png", dpi=100)
     plt.close("all")
     pc = plot_residual_diagnostics(idata, figure_kwargs={"figsize": (14, 3.5)})
     pc.savefig(out / "diagnostics.png", dpi=100)
     plt.close("all")
-    idata.to_zarr(out / "posterior.zarr", consolidated=False)
+    idata.to_zarr(out / "posterior.zarr", mode="w", consolidated=False)  # a rerun replaces it
     table = az.summary(idata, var_names=names)
     with warnings.catch_warnings():  # a short run can have large k-hat: reported below
         warnings.simplefilter("ignore", UserWarning)
@@ -237,6 +234,28 @@ def _nuts_report(out: Path, model: Any, idata: Any, seed: int | None) -> dict:
         "ess_tail": {k: float(v) for k, v in table["ess_tail"].items()},
         "elpd_loo": float(loo.elpd), "max_pareto_k": float(loo.pareto_k.max()),
     }
+
+
+def _nuts_state_plots(out: Path, model: Any, idata: Any, numeric: Any, y: pd.Series,
+                      seed: int | None, max_draws: int = 400) -> None:
+    """``smoothed.png`` and ``components.png`` of a NUTS fit: posterior median and 94% band
+    from one simulation-smoother path per posterior draw (at most ``max_draws`` draws, thinned
+    evenly), i.e. from p(alpha | y): state and parameter uncertainty together."""
+    import matplotlib.pyplot as plt
+
+    from ..bayes import sample_states
+    from ..plots.bayes import plot_component_draws, plot_state_draws
+
+    post = idata.posterior
+    total = post.sizes["chain"] * post.sizes["draw"]
+    step = max(1, -(-total // max_draws))
+    thinned = post.to_dataset().isel(draw=slice(None, None, step))
+    draws = sample_states(model, thinned, kind="simulated", random_seed=seed)
+    for kind, axes in (("smoothed", plot_state_draws(draws, y.to_numpy())),
+                       ("components", plot_component_draws(draws, numeric))):
+        fig = axes[0].figure
+        fig.savefig(out / f"{kind}.png", dpi=100)
+        plt.close(fig)
 
 
 def _natural(res: Any, formula: Formula) -> dict:
@@ -358,8 +377,9 @@ def run_fit(y: pd.Series, formula: str, method: str, out: str | Path, *, steps: 
         plt.close(ax.figure)
         fc.to_csv(out / "forecast.csv")
     kinds = ("smoothed", "components", "diagnostics")
-    if method == "nuts":  # diagnostics.png: posterior bands, by _nuts_report
-        kinds = kinds[:2]
+    if method == "nuts":  # smoothed, components and diagnostics: posterior bands
+        kinds = ()
+        _nuts_state_plots(out, *bayes, res.model, y, seed)
     for kind in kinds:
         axes = res.plot(kind)
         fig = np.ravel(np.asarray(axes, dtype=object))[0].figure
