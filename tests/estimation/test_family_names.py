@@ -83,3 +83,15 @@ def test_natural_scale_of_the_cycle_maps():
     assert names == ("period.cycle", "rho.cycle")
     np.testing.assert_allclose(values, [20.0, 0.9], rtol=1e-14)
     np.testing.assert_allclose(np.sqrt(np.diag(cov)), [18.0, 0.09], rtol=1e-14)  # delta method
+
+
+def test_fixed_cycle_values_map_to_their_unconstrained_scale():
+    from pymc_dlm.estimation.checks import apply_fixed
+
+    names = ("log sigma2.cycle", "log(x-2) period.cycle", "logit rho.cycle", "log sigma2.obs")
+    init, mask = apply_fixed(names, np.zeros(4), {"period.cycle": 20.0, "rho.cycle": 0.9})
+    np.testing.assert_allclose(init, [0.0, np.log(18.0), np.log(9.0), 0.0], rtol=1e-14)
+    assert mask.tolist() == [False, True, True, False]
+    for bad, match in [({"period.cycle": 1.5}, "must be > 2"), ({"rho.cycle": 1.0}, r"\(0, 1\)")]:
+        with pytest.raises(ValueError, match=match):
+            apply_fixed(names, np.zeros(4), bad)
