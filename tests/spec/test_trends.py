@@ -70,7 +70,7 @@ class TestFormulaTerms:
         for k in ("Z", "T", "Q", "H"):
             np.testing.assert_array_equal(getattr(mod, k), getattr(ref, k))
         assert dlm.parse_formula("poly(3)").param_names == (
-            "sigma.poly0", "sigma.poly1", "sigma.poly2", "sigma.obs")
+            "sigma.poly_0", "sigma.poly_1", "sigma.poly_2", "sigma.obs")
 
     @pytest.mark.parametrize(("text", "match"), [
         ("damped + trend", "already has a level"),

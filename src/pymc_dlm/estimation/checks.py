@@ -128,6 +128,14 @@ def apply_fixed(names: tuple, init: np.ndarray, fixed: dict | None) -> tuple[np.
                 if not -1 < v < 1:
                     raise ValueError(f"fixed {key!r} must be in (-1, 1); got {v}")
                 init[i] = np.arctanh(v)
+            elif head == "logit":
+                if not 0 < v < 1:
+                    raise ValueError(f"fixed {key!r} must be in (0, 1); got {v}")
+                init[i] = np.log(v / (1.0 - v))
+            elif head == "log(x-2)":
+                if not v > 2:
+                    raise ValueError(f"fixed {key!r} must be > 2; got {v}")
+                init[i] = np.log(v - 2.0)
             else:
                 init[i] = v
         else:

@@ -57,18 +57,22 @@ def _blocks(A: np.ndarray) -> list[tuple[int, ...]]:
 
 def _disturbance_names(model: StateSpaceModel) -> list[str]:
     """A name per state disturbance: the component it belongs to when that component has one
-    disturbance (``seasonal``, not ``seasonal_0``), else the state it drives (``level``,
-    ``slope`` of a trend), else ``eta[i]``."""
+    disturbance (``seasonal``, not ``seasonal_0``; ``arima``, whose one disturbance drives
+    several states), else the state it drives (``level``, ``slope`` of a trend), else
+    ``<component>[j]`` for the j-th of a component's disturbances that drive several of its
+    states, else ``eta[i]``."""
     R = np.asarray(model.R if not model.time_varying("R") else model.R[0])
-    drives = []
-    for i in range(model.r):
-        rows = np.flatnonzero(R[:, i] != 0.0)
-        drives.append(int(rows[0]) if rows.size == 1 else None)
-    names = [model.state_names[s] if s is not None else f"eta[{i}]" for i, s in enumerate(drives)]
+    rows = [frozenset(int(j) for j in np.flatnonzero(R[:, i] != 0.0)) for i in range(model.r)]
+    names = [model.state_names[min(s)] if len(s) == 1 else f"eta[{i}]"
+             for i, s in enumerate(rows)]
     for comp in model.components:
-        own = [i for i, s in enumerate(drives) if s in comp.states]
+        own = [i for i, s in enumerate(rows) if s and s <= set(comp.states)]
         if len(own) == 1:
             names[own[0]] = comp.name
+            continue
+        for j, i in enumerate(own):
+            if len(rows[i]) > 1:
+                names[i] = f"{comp.name}[{j}]"
     return names
 
 

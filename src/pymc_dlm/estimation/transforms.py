@@ -246,14 +246,18 @@ def ma_to_pacf(theta: Any) -> np.ndarray:
 _MAPS = {
     "log": (np.exp, np.exp),
     "atanh": (np.tanh, lambda x: 1.0 - np.tanh(x) ** 2),
+    "logit": (lambda x: 1.0 / (1.0 + np.exp(-x)),
+              lambda x: np.exp(-x) / (1.0 + np.exp(-x)) ** 2),
+    "log(x-2)": (lambda x: 2.0 + np.exp(x), np.exp),
 }
 
 
 def natural_scale(names: Any, psi: Any, cov: Any = None) -> tuple:
     r"""Parameters on their own scale, with delta-method covariances.
 
-    A name ``"log X"`` gives ``X = exp(psi)``, ``"atanh X"`` gives ``X = tanh(psi)``; any
-    other name is kept as it is (identity).  With the Jacobian
+    A name ``"log X"`` gives ``X = exp(psi)``, ``"atanh X"`` gives ``X = tanh(psi)``,
+    ``"logit X"`` gives ``X = 1/(1 + exp(-psi))``, ``"log(x-2) X"`` gives
+    ``X = 2 + exp(psi)``; any other name is kept as it is (identity).  With the Jacobian
     :math:`J = \mathrm{diag}(\partial X_i / \partial\psi_i)` the covariance is
     :math:`J \Sigma_\psi J'` (the delta method).
 

@@ -10,7 +10,7 @@ from ..estimation import EMResult, MLEResult, fit_em, fit_mle
 from ..numeric.calendar import index_of, regularize
 from ..spec.model import StateSpaceModel
 from ..spec.validate import check_option
-from .formula import Formula, parse_formula
+from .formula import Formula, from_argument, parse_formula, to_argument
 
 __all__ = ["fit", "formula_start", "model_function"]
 
@@ -19,12 +19,12 @@ def model_function(formula: Formula) -> Callable[[Any], StateSpaceModel]:
     r"""The formula's model as a function of unconstrained parameters for :func:`fit_mle`:
     :math:`\sigma^2 = \exp(\psi)` for variances (the standard deviation
     :math:`e^{\psi/2}` goes to the component), :math:`\phi = \tanh(\psi)` for AR
-    coefficients; the parameters are named by :attr:`Formula.unconstrained_names`."""
-    import pytensor.tensor as pt
+    coefficients, a cycle's period :math:`2 + e^\psi` and damping
+    :math:`1/(1 + e^{-\psi})` (:func:`~pymc_dlm.workflow.formula.to_argument`); the
+    parameters are named by :attr:`Formula.unconstrained_names`."""
 
     def model_fn(psi: Any) -> StateSpaceModel:
-        values = [pt.tanh(psi[i]) if name.startswith("phi") else pt.exp(0.5 * psi[i])
-                  for i, name in enumerate(formula.param_names)]
+        values = [to_argument(name, psi[i]) for i, name in enumerate(formula.param_names)]
         return formula.build(values)
 
     return model_fn
@@ -32,10 +32,10 @@ def model_function(formula: Formula) -> Callable[[Any], StateSpaceModel]:
 
 def formula_start(formula: Formula, y: Any) -> np.ndarray:
     """The unconstrained starting point of :func:`model_function` from the data
-    (:meth:`Formula.start`): log variances and atanh of AR coefficients."""
+    (:meth:`Formula.start`): log variances, atanh of AR coefficients, ...
+    (:func:`~pymc_dlm.workflow.formula.from_argument`)."""
     start = formula.start(y)
-    phi = np.array([n.startswith("phi") for n in formula.param_names])
-    return np.where(phi, np.arctanh(start.clip(-0.99, 0.99)), 2.0 * np.log(start))
+    return np.array([from_argument(n, v) for n, v in zip(formula.param_names, start, strict=True)])
 
 
 def fit(
@@ -114,8 +114,9 @@ def fit(
         formula = parse_formula(model).bind(data, index_of(y))
         start = formula.start(y)
         if method == "em":
-            if any(n.startswith("phi") for n in formula.param_names):
-                raise ValueError("EM estimates variances only; a formula with ar(1) needs "
+            if any(not n.startswith("sigma") for n in formula.param_names):
+                raise ValueError("EM estimates variances only; a formula with ar(1), damped, "
+                                 "arima or an estimated cycle period or damping needs "
                                  "method='mle'")
             model = formula.build(start)
         else:

@@ -11,12 +11,14 @@ term                   component                            parameters (in order
 ``trend``              :func:`~pymc_dlm.LocalLinearTrend`   sigma.level, sigma.slope
 ``damped``             :func:`~pymc_dlm.DampedTrend`        sigma.level, sigma.slope,
                                                             phi.damping
-``poly(k)``            :func:`~pymc_dlm.PolynomialTrend`    sigma.poly0..sigma.poly{k-1}
+``poly(k)``            :func:`~pymc_dlm.PolynomialTrend`    sigma.poly_0..sigma.poly_{k-1}
 ``seasonal(s)``        dummy :func:`~pymc_dlm.Seasonal`     sigma.seasonal
 ``seasonal(s, trig)``  trigonometric, all harmonics         sigma.seasonal
                        (``seasonal(s, trig, h)``: h of them)
 ``cycle(period)``      :func:`~pymc_dlm.Cycle`, damping     sigma.cycle
-                       0.9 (``cycle(period, rho)`` to set)
+                       0.9 (``cycle(period, rho)`` to set;  (``cycle(20?, 0.9?)``: then
+                       a ``?`` after a value estimates it,  period.cycle, rho.cycle)
+                       starting there)
 ``ar(1)``              :func:`~pymc_dlm.Autoregressive`     phi.ar (in (-1, 1)), sigma.ar
 ``arima(p,d,q)``       :func:`~pymc_dlm.SARIMAX`            phi.arima.ar1..p, phi.arima.ma1..q,
                                                             sigma.arima
@@ -32,7 +34,9 @@ plus ``sigma.obs`` last when there is an irregular.  ``level``, ``trend``, ``dam
 autocorrelations in (-1, 1), mapped to stationary AR and invertible MA coefficients by
 :func:`~pymc_dlm.estimation.transforms.pacf_to_ar` and
 :func:`~pymc_dlm.estimation.transforms.pacf_to_ma` (Monahan 1984); for order 1 they are the
-coefficients themselves.
+coefficients themselves.  An estimated cycle period is :math:`2 + e^\psi` (``log(x-2)
+period.cycle``, periods above 2), an estimated damping :math:`1/(1 + e^{-\psi})` (``logit
+rho.cycle``, in (0, 1)).
 ``fixed`` as the last argument makes a term deterministic (no parameter): ``level(fixed)``,
 ``trend(fixed)``, ``seasonal(12, fixed)``, ``seasonal(12, trig, fixed)``.  A formula with
 ``reg(...)`` is bound to the data holding those columns (:meth:`Formula.bind`; ``fit(...,
@@ -68,7 +72,7 @@ from ..spec import (
 )
 from ..spec.model import StateSpaceModel
 
-__all__ = ["Formula", "parse_formula"]
+__all__ = ["Formula", "from_argument", "parse_formula", "to_argument"]
 
 _TERM = re.compile(r"^([A-Za-z_]+)(?:\((.*)\))?$")
 
@@ -84,11 +88,13 @@ class _Term:
     def params(self) -> tuple[str, ...]:
         if self.fixed or self.kind == "reg":
             return ()
+        if self.kind == "cycle":
+            return ("sigma.cycle",) + (("period.cycle",) if self.args[2] else ()) + (
+                ("rho.cycle",) if self.args[3] else ())
         return {
             "level": ("sigma.level",),
             "trend": ("sigma.level", "sigma.slope"),
             "seasonal": ("sigma.seasonal",),
-            "cycle": ("sigma.cycle",),
             "ar": ("phi.ar", "sigma.ar"),
             "damped": ("sigma.level", "sigma.slope", "phi.damping"),
             "irregular": (),
@@ -96,7 +102,7 @@ class _Term:
 
     def _arima_params(self) -> tuple[str, ...]:
         if self.kind == "poly":
-            return tuple(f"sigma.poly{j}" for j in range(self.args[0]))
+            return tuple(f"sigma.poly_{j}" for j in range(self.args[0]))
         p, _, q, P, _, Q, _ = self.args
         return tuple(
             [f"phi.arima.ar{i}" for i in range(1, p + 1)]
@@ -127,7 +133,12 @@ class _Term:
             return Seasonal(period, v[0], form="trigonometric" if trig else "dummy",
                             harmonics=harmonics)
         if self.kind == "cycle":
-            period, damping = self.args
+            period, damping, free_period, free_damping = self.args
+            rest = list(v[1:])
+            if free_period:
+                period = rest.pop(0)
+            if free_damping:
+                damping = rest.pop(0)
             return Cycle(period, damping, v[0])
         if self.kind == "arima":
             p, d, q, P, D, Q, period = self.args
@@ -243,9 +254,9 @@ class Formula:
 
     @property
     def unconstrained_names(self) -> tuple[str, ...]:
-        """The names of fit_mle's parameters: ``log sigma2.X`` and ``atanh phi.ar``."""
-        return tuple(("atanh " if n.startswith("phi") else "log ") + n
-                     for n in self.estimate_names)
+        """The names of fit_mle's parameters: ``log sigma2.X``, ``atanh phi.ar``,
+        ``log(x-2) period.cycle`` and ``logit rho.cycle``."""
+        return tuple(_prefix(n) + " " + n for n in self.estimate_names)
 
     def build(self, values: Any) -> StateSpaceModel:
         """The model at ``values`` (numbers or PyTensor scalars, one per parameter, in the
@@ -276,8 +287,72 @@ class Formula:
         scale = scale if scale > 0 else 1.0
         guess = {"phi.ar": 0.5, "sigma.slope": scale / 10.0, "sigma.arima": scale,
                  "phi.damping": 0.9}
+        for t in self.terms:
+            if t.kind == "cycle":
+                guess.update({"period.cycle": t.args[0], "rho.cycle": t.args[1]})
         return np.array([0.1 if n.startswith("phi.arima") else guess.get(n, scale / 2.0)
                          for n in self.param_names])
+
+
+def _prefix(name: str) -> str:
+    """The map of an estimator's parameter name (``natural_scale``'s prefixes)."""
+    for head, prefix in (("phi", "atanh"), ("period", "log(x-2)"), ("rho", "logit")):
+        if name.startswith(head):
+            return prefix
+    return "log"
+
+
+def to_argument(name: str, psi: Any) -> Any:
+    r"""A formula argument (a :attr:`Formula.param_names` entry) from its unconstrained value:
+    :math:`\sigma = e^{\psi/2}` (:math:`\psi` a log variance), :math:`\phi = \tanh\psi`,
+    period :math:`2 + e^\psi`, damping :math:`1/(1 + e^{-\psi})`.  NumPy or PyTensor.
+
+    Examples
+    --------
+    >>> float(to_argument("period.cycle", 0.0)), float(to_argument("sigma.level", 2.0))
+    (3.0, 2.718281828459045)
+    """
+    import pytensor.tensor as pt
+    from pytensor.graph.basic import Variable
+
+    m = pt if isinstance(psi, Variable) else np
+    prefix = _prefix(name)
+    if prefix == "atanh":
+        return m.tanh(psi)
+    if prefix == "log(x-2)":
+        return 2.0 + m.exp(psi)
+    if prefix == "logit":
+        return 1.0 / (1.0 + m.exp(-psi))
+    return m.exp(0.5 * psi)
+
+
+def from_argument(name: str, value: float) -> float:
+    """The inverse of :func:`to_argument` (NumPy; AR coefficients clipped to (-0.99, 0.99),
+    dampings to (0.01, 0.99)).
+
+    Examples
+    --------
+    >>> from_argument("rho.cycle", 0.5), from_argument("period.cycle", 3.0)
+    (0.0, 0.0)
+    """
+    prefix = _prefix(name)
+    if prefix == "atanh":
+        return float(np.arctanh(np.clip(value, -0.99, 0.99)))
+    if prefix == "log(x-2)":
+        return float(np.log(value - 2.0))
+    if prefix == "logit":
+        v = float(np.clip(value, 0.01, 0.99))
+        return float(np.log(v / (1.0 - v)))
+    return float(2.0 * np.log(value))
+
+
+def _cycle_value(text: str, part: str) -> tuple[float, bool]:
+    free = text.endswith("?")
+    try:
+        return float(text[:-1] if free else text), free
+    except ValueError:
+        raise ValueError(f"{part}: expected numbers (a ? after one to estimate it); "
+                         f"got {text!r}") from None
 
 
 def _int(text: str, term: str) -> int:
@@ -325,13 +400,15 @@ def parse_formula(text: str) -> Formula:
     >>> parse_formula("level + season(12)")
     Traceback (most recent call last):
     ...
-    ValueError: unknown term 'season(12)' in 'level + season(12)'; expected level, trend, damped, poly(k), seasonal(s), seasonal(s, trig[, h]), cycle(period[, damping]), ar(1), arima(p,d,q), sarima(p,d,q)(P,D,Q,s), irregular or reg(column, ...)
+    ValueError: unknown term 'season(12)' in 'level + season(12)'; expected level, trend, damped, poly(k), seasonal(s), seasonal(s, trig[, h]), cycle(period[?][, damping[?]]), ar(1), arima(p,d,q), sarima(p,d,q)(P,D,Q,s), irregular or reg(column, ...)
     >>> parse_formula("sarima(0,1,1)(0,1,1,12)").param_names
     ('phi.arima.ma1', 'phi.arima.sma1', 'sigma.arima')
     >>> parse_formula("arima(1,0,0) + irregular").param_names
     ('phi.arima.ar1', 'sigma.arima', 'sigma.obs')
     >>> parse_formula("damped + seasonal(12, trig, 2)").param_names
     ('sigma.level', 'sigma.slope', 'phi.damping', 'sigma.seasonal', 'sigma.obs')
+    >>> parse_formula("level + cycle(40?, 0.8?)").unconstrained_names[1:4]
+    ('log sigma2.cycle', 'log(x-2) period.cycle', 'logit rho.cycle')
     >>> parse_formula("poly(3)").build([0.0, 0.0, 0.1, 1.0]).m
     3
     """
@@ -370,14 +447,11 @@ def parse_formula(text: str) -> Formula:
                                  f"got {h!r}")
             terms.append(_Term(kind, (period, True, int(h)), fixed))
         elif kind == "cycle" and len(args) in (1, 2):
-            try:
-                period = float(args[0])
-                damping = float(args[1]) if len(args) == 2 else 0.9
-            except ValueError:
-                raise ValueError(f"{part}: expected numbers; got {args}") from None
+            period, free_period = _cycle_value(args[0], part)
+            damping, free_damping = _cycle_value(args[1] if len(args) == 2 else "0.9", part)
             if not (period > 2 and 0 < damping < 1):
                 raise ValueError(f"{part}: expected period > 2 and damping in (0, 1)")
-            terms.append(_Term(kind, (period, damping)))
+            terms.append(_Term(kind, (period, damping, free_period, free_damping)))
         elif kind == "ar" and args == ["1"]:
             terms.append(_Term(kind, (1,)))
         elif kind == "irregular" and match.group(2) is None:
@@ -387,8 +461,8 @@ def parse_formula(text: str) -> Formula:
         else:
             raise ValueError(
                 f"unknown term {raw.strip()!r} in {text!r}; expected level, trend, damped, "
-                "poly(k), seasonal(s), seasonal(s, trig[, h]), cycle(period[, damping]), ar(1), "
-                "arima(p,d,q), sarima(p,d,q)(P,D,Q,s), irregular or reg(column, ...)"
+                "poly(k), seasonal(s), seasonal(s, trig[, h]), cycle(period[?][, damping[?]]), "
+                "ar(1), arima(p,d,q), sarima(p,d,q)(P,D,Q,s), irregular or reg(column, ...)"
             )
     kinds = [t.kind for t in terms if t.kind != "reg"]
     regs = [a for t in terms if t.kind == "reg" for a in t.args]

@@ -50,7 +50,8 @@ def bayesian(
         Returns a StateSpaceModel from keyword arguments, e.g. :func:`pymc_dlm.LocalLevel`
         or ``lambda sigma_level, sigma_obs, sigma_seasonal: ...``; or a model formula such
         as ``"trend + seasonal(12)"`` (:mod:`pymc_dlm.workflow.formula`), whose parameters
-        are named ``sigma.level``, ..., ``phi.ar`` (default prior Uniform(-1, 1)), as in
+        are named ``sigma.level``, ..., ``phi.ar`` (default prior Uniform(-1, 1)),
+        ``period.cycle`` (Uniform(2, n)), ``rho.cycle`` (Uniform(0, 1)), as in
         ``docs/estimation.md``.
     y : (n,) or (n, p) array_like, Series or DataFrame
         Observations (NaN = missing).  A pandas index becomes the ``time`` coordinate.
@@ -90,6 +91,8 @@ def bayesian(
         for n in names:
             if n.startswith("phi") and n not in fixed:
                 priors.setdefault(n, pm.Uniform.dist(-1.0, 1.0))
+            if n == "rho.cycle" and n not in fixed:
+                priors.setdefault(n, pm.Uniform.dist(0.0, 1.0))
     else:
         sig = inspect.signature(builder)
         names = [p.name for p in sig.parameters.values()
@@ -105,6 +108,8 @@ def bayesian(
     y = regularize(y)  # absent periods become missing values (GapWarning)
     arr = check_y(y, 1 if np.ndim(y) == 1 else np.shape(y)[1])
     scale = float(np.nanstd(arr)) or 1.0
+    if "period.cycle" in known and "period.cycle" not in fixed:  # a formula's cycle(p?)
+        priors.setdefault("period.cycle", pm.Uniform.dist(2.0, max(float(arr.shape[0]), 3.0)))
     index = index_of(y)
     coords = {"time": np.asarray(index) if index is not None else np.arange(arr.shape[0])}
     dims: tuple = ("time",)
