@@ -7,7 +7,9 @@ about 0.94, and 6 or more of 8 then happen with probability 0.99 (binomial: P(X 
 0.0095).  Fixed seeds make the run deterministic.  Had the data not been swapped (every
 series sampled on the first one's data), the level intervals could not cover 0.3 and 3.0 at
 once.  Sampling is short (200 + 200 draws, 2 chains) to keep the suite's time; the one fit
-(module-scoped) serves the coverage, forecast and saving tests.
+(module-scoped, in a pool of two spawned processes: the pool's cost is one compile per worker,
+in parallel) serves the coverage, forecast and saving tests (fitting in this process runs the
+same per-chunk code, ``_fit_chunk``, through the runner the MLE and MAP tests use).
 """
 
 from __future__ import annotations
@@ -19,7 +21,6 @@ import xarray as xr
 from scipy import stats
 
 import pymc_dlm as dlm
-from pymc_dlm.workflow import many
 from pymc_dlm.workflow.formula import parse_formula
 
 TRUE = [(0.3, 1.0), (1.0, 1.0), (3.0, 1.0), (1.0, 3.0)]  # (sigma.level, sigma.obs)
@@ -31,10 +32,11 @@ def fits(tmp_path_factory):
     Y = np.stack([dlm.simulate(dlm.LocalLevel(lv, ob), 120, rng=rng)[0][:, 0]
                   for lv, ob in TRUE])
     path = tmp_path_factory.mktemp("posteriors")
-    before = len(many._SAMPLERS)
+    # two spawned worker processes, two series each: each worker compiles the model once
+    # and swaps the second series' data in; the stores are written by the workers
     res = dlm.fit_many("level", Y, "nuts", draws=200, tune=200, chains=2, random_seed=1,
-                       save=path, progress=False)
-    assert len(many._SAMPLERS) - before <= 1  # one compiled model for the four series
+                       save=path, n_jobs=2, timeout=300, progress=False)
+    assert res.complete
     return Y, res, path
 
 
@@ -114,18 +116,6 @@ def test_map_forecast_equals_the_forecast_at_the_mode(fits):
         np.testing.assert_allclose(got["q0.9"], stats.norm.ppf(0.9, ref.y_mean[:, 0],
                                                                np.sqrt(ref.y_cov[:, 0, 0])),
                                    rtol=1e-12)
-
-
-def test_nuts_in_a_process_pool_equals_in_process(fits):
-    """Two spawned workers, one series each (each compiles its own model); same seed, same
-    draws as in this process (whose model is already compiled for this length)."""
-    Y, _, _ = fits
-    opts = dict(draws=30, tune=30, chains=1, random_seed=3, progress=False)
-    pool = dlm.fit_many("level", Y[:2], "nuts", n_jobs=2, timeout=240, **opts)
-    here = dlm.fit_many("level", Y[:2], "nuts", **opts)
-    assert pool.complete and (pool.table["error"] == "").all()
-    for b in range(2):
-        np.testing.assert_array_equal(pool.posterior[b], here.posterior[b])
 
 
 def test_nuts_bad_options():
