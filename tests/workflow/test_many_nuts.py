@@ -88,6 +88,25 @@ def test_nuts_forecast_is_the_posterior_mixture_of_the_forecasts_at_the_draws(fi
     assert (got["mean_se"].to_numpy() > np.sqrt(plug.y_cov[:, 0, 0])).all()
     thin = res.forecast(3, n_draws=50)
     assert np.isfinite(thin["mean"]).all() and not np.allclose(thin["mean_se"], fc["mean_se"])
+    ref = res.forecast(3, n_draws=50, quantiles=[0.5])
+    by_hand = _mixture_of(res.posterior[1][np.linspace(0, 399, 50).round().astype(int)], Y[1])
+    np.testing.assert_allclose(ref[ref["id"] == 1]["mean"], by_hand, rtol=1e-12)
+
+
+def _mixture_of(draws: np.ndarray, y: np.ndarray) -> np.ndarray:
+    formula = parse_formula("level")
+    return np.mean([dlm.forecast(formula.build(th), y, 3).y_mean[:, 0] for th in draws], axis=0)
+
+
+def test_nuts_forecast_on_a_dask_cluster_equals_here(fits):
+    from dask import distributed  # a test dependency (pyproject's test extra)
+
+    _, res, _ = fits
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=2, processes=False,
+                                  dashboard_address=None) as cluster, \
+            distributed.Client(cluster) as client:
+        fc = res.forecast(2, n_draws=40, quantiles=[0.9], client=client, chunk_size=3)
+    pd.testing.assert_frame_equal(fc, res.forecast(2, n_draws=40, quantiles=[0.9]))
 
 
 def test_nuts_saved_posteriors_round_trip(fits):
