@@ -887,6 +887,9 @@ def fit_many(
         ``complete`` is False when the run stopped early (timeout, a lost Dask worker or
         ``KilledWorker``, a broken process pool, a closed cluster): the finished series are
         kept, the others have ``error`` "not run: <cause>", and a ``RuntimeWarning`` says so.
+        NUTS fits keep each series' parameter draws in ``posterior`` (8 S k bytes a series:
+        16 kB for 1,000 draws of two standard deviations) for the posterior predictive
+        ``forecast``.
 
     Raises
     ------
