@@ -107,7 +107,7 @@ def bayes_rows(Y: np.ndarray, t_mle: float, n_nuts: int) -> list:
     ess = res.table[["sigma.level ess_bulk", "sigma.obs ess_bulk"]].min(axis=1).sum()
     rows.append((f"NUTS ({len(sub)} series)", f"method='nuts', {ess / t:.0f} ESS/s", t, None))
     t_fc = median_time(lambda: res.forecast(12), 3)
-    rows.append(("NUTS forecasts (12 steps, 600 draws)", "posterior mixture", t_fc, t_fc / t))
+    rows.append(("NUTS forecasts", "h=12, mixture of 600 draws", t_fc, t_fc / t))
     return rows
 
 

@@ -146,3 +146,19 @@ def test_nuts_bad_options():
     with pytest.raises(ValueError, match=r"same store name \['a_b.zarr'\]"):
         dlm.fit_many("level", pd.DataFrame({"a b": [1.0, 2.0], "a/b": [1.0, 2.0]}), "nuts",
                      save="x")
+
+
+def test_draws_to_system_arrays_equal_the_models_at_each_draw():
+    """The vectorised map from a formula's parameter draws to the stacked system arrays equals
+    the numeric model built at each draw (a multi-state formula: some arrays constant)."""
+    from pymc_dlm.numeric.assemble import system_arrays
+    from pymc_dlm.workflow import many
+
+    formula = parse_formula("trend + seasonal(4)")
+    draws = np.random.default_rng(2).uniform(0.1, 2.0, size=(5, 4))
+    got = many._draw_systems("trend + seasonal(4)", formula.param_names)(draws)
+    for s, th in enumerate(draws):
+        for a, b in zip(got, system_arrays(formula.build(th)), strict=True):
+            np.testing.assert_allclose(a[s], b, rtol=1e-14)
+    with pytest.raises(ValueError, match=r"the draws are of \['sigma.level'\]"):
+        many._draw_systems("level", ("sigma.level",))

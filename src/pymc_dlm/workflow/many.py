@@ -232,10 +232,12 @@ _DRAW_SYSTEMS: dict = {}
 def _draw_systems(formula_text: str, names: tuple) -> Callable[[np.ndarray], SystemArrays]:
     """A function of a formula's (S, k) parameter draws (standard deviations, AR
     coefficients, in ``names`` order) to its system arrays stacked over the draws.  The map
-    from the parameters to the system matrices is compiled once per formula and process
-    (Python linker; one call per draw, no numeric model built)."""
+    from the parameters to the system matrices is vectorised over the draws
+    (``vectorize_graph``) and compiled once per formula and process (Python linker: NumPy
+    calls on whole (S, ...) arrays, no loop over the draws, no numeric model built)."""
     import pytensor
     import pytensor.tensor as pt
+    from pytensor.graph.replace import vectorize_graph
 
     from .. import symbolic
 
@@ -243,6 +245,7 @@ def _draw_systems(formula_text: str, names: tuple) -> Callable[[np.ndarray], Sys
     if tuple(formula.param_names) != tuple(names):
         raise ValueError(f"the draws are of {list(names)}; the formula {formula_text!r} has "
                          f"{list(formula.param_names)}")
+    base = (2, 1, 2, 2, 1, 2, 2, 1, 2)  # ndim of Z d H T c R Q a1 P1 when constant
     key = (formula.terms, tuple(names))
     with _LOCK:
         entry = _DRAW_SYSTEMS.get(key)
@@ -250,23 +253,26 @@ def _draw_systems(formula_text: str, names: tuple) -> Callable[[np.ndarray], Sys
             theta = pt.dvector("theta")
             spec = formula.build([theta[i] for i in range(len(names))])
             sys = symbolic.system_tensors(spec)
-            base = (2, 1, 2, 2, 1, 2, 2, 1, 2)  # ndim of Z d H T c R Q a1 P1 when constant
             if any(x.ndim != k for x, k in zip(sys[:9], base, strict=True)):
                 raise ValueError(f"forecasts of NUTS fits need constant system matrices; the "
                                  f"formula {formula_text!r} has time-varying ones")
+            draws = pt.dmatrix("draws")
+            outs = vectorize_graph(list(sys[:9]), replace={theta: draws})
             mode = pytensor.compile.mode.Mode(linker="py", optimizer="fast_compile")
-            fn = pytensor.function([theta], list(sys[:9]), mode=mode, on_unused_input="ignore")
+            fn = pytensor.function([draws], outs, mode=mode, on_unused_input="ignore")
             entry = _DRAW_SYSTEMS[key] = (threading.Lock(), fn, sys.P1inf)
     lock, fn, P1inf = entry
 
     def systems(draws: np.ndarray) -> SystemArrays:
-        draws = np.asarray(draws, dtype=np.float64)
+        draws = np.ascontiguousarray(draws, dtype=np.float64)
+        S = draws.shape[0]
         with lock:
-            per = [[np.asarray(x, dtype=np.float64) for x in fn(th)] for th in draws]
-        arrays = [np.stack(parts) for parts in zip(*per, strict=True)]
-        for i in range(7):  # Z..Q: a time axis of length 1 after the draw axis
-            arrays[i] = arrays[i][:, None]
-        arrays.append(np.broadcast_to(P1inf, (draws.shape[0],) + P1inf.shape))
+            values = [np.asarray(x, dtype=np.float64) for x in fn(draws)]
+        arrays = []
+        for i, (x, k) in enumerate(zip(values, base, strict=True)):
+            x = x if x.ndim > k else np.broadcast_to(x, (S,) + x.shape)  # constant in theta
+            arrays.append(x[:, None] if i < 7 else x)  # Z..Q: a time axis of length 1
+        arrays.append(np.broadcast_to(P1inf, (S,) + P1inf.shape))
         return SystemArrays(*(np.ascontiguousarray(a) for a in arrays))
 
     return systems
