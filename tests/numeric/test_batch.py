@@ -111,3 +111,43 @@ def test_a_failed_series_gives_nan_moments_and_leaves_the_others_alone():
         np.testing.assert_allclose(getattr(out, name)[1],
                                    getattr(dlm.kalman_smoother(model, Y[1]), name), rtol=1e-12,
                                    atol=1e-12, err_msg=name)
+
+
+def test_forecast_at_draws_equals_forecast_at_each_draw():
+    """forecast_draws: one series, S parameter sets of a local linear trend (2 states, one
+    diffuse pair), row s equal to dlm.forecast at draw s; missing values inside y."""
+    from pymc_dlm.numeric.assemble import system_arrays
+    from pymc_dlm.numeric.batch import forecast_draws, stack_systems
+
+    models, Y = _mixed_batch()
+    y = Y[2, :50]
+    got = forecast_draws(stack_systems([system_arrays(m) for m in models]), y, 4, chunk_size=3)
+    for s, m in enumerate(models):
+        ref = dlm.forecast(m, y, 4)
+        np.testing.assert_allclose(got.y_mean[s], ref.y_mean, rtol=1e-12)
+        np.testing.assert_allclose(got.y_cov[s], ref.y_cov, rtol=1e-12)
+    with pytest.raises(ValueError, match="the model has p = 1; y has p = 2"):
+        forecast_draws(stack_systems([system_arrays(models[0])]), np.zeros((5, 2)), 2)
+
+
+def test_mixture_quantiles_of_a_bimodal_mixture_against_brentq():
+    from scipy import optimize, stats
+
+    from pymc_dlm.numeric.batch import mixture_moments, mixture_quantiles
+
+    mean = np.array([[-3.0, 0.0], [4.0, 0.0], [4.5, 1e3]])  # (S = 3, two mixtures)
+    var = np.array([[0.25, 1.0], [1.0, 4.0], [0.04, 1e4]])
+    probs = [0.01, 0.3, 1 / 3, 0.5, 0.975]
+    got = mixture_quantiles(mean, var, probs)
+    for j in range(2):
+        def cdf(x, j=j):
+            return stats.norm.cdf(x, mean[:, j], np.sqrt(var[:, j])).mean()
+
+        for i, q in enumerate(probs):
+            ref = optimize.brentq(lambda x, q=q: cdf(x) - q, -1e4, 1e4, xtol=1e-14, rtol=1e-15)
+            assert got[i, j] == pytest.approx(ref, rel=1e-10, abs=1e-10)
+    mu, v = mixture_moments(mean, var)
+    np.testing.assert_allclose(mu, mean.mean(0), rtol=1e-15)
+    np.testing.assert_allclose(v, (var + mean ** 2).mean(0) - mean.mean(0) ** 2, rtol=1e-12)
+    with pytest.raises(ValueError, match=r"probs must be a 1-d sequence in \(0, 1\)"):
+        mixture_quantiles(mean, var, [0.0])

@@ -23,7 +23,9 @@ from .filter import TOL, TOL_DIFFUSE, _filter_loop, loglike_steps
 from .smoother import _diffuse_smoother_loop, _smoother_loop
 
 __all__ = ["CHUNK_SIZE", "BatchFilterResult", "BatchForecastResult", "BatchSmootherResult",
-           "as_batch", "forecast_many", "kalman_filter_many", "kalman_smoother_many", "loglike_many", "stack_systems"]
+           "as_batch", "forecast_draws", "forecast_many", "kalman_filter_many",
+           "kalman_smoother_many", "loglike_many", "mixture_moments", "mixture_quantiles",
+           "stack_systems"]
 
 #: Series per chunk: at most this many series' system arrays are stacked at once.
 CHUNK_SIZE = 1024
@@ -408,14 +410,21 @@ def forecast_many(models: StateSpaceModel | Sequence[StateSpaceModel], ys: Seque
         if mod.n_time is not None:
             raise ValueError(f"model {i} is time-varying (n = {mod.n_time}); forecast_many "
                              "needs constant system matrices (use pymc_dlm.forecast)")
+    chunk = _systems(models, B, p)
+    first = models if isinstance(models, StateSpaceModel) else models[0]
+    return _forecast_chunks(chunk, arrays, steps, first.m, chunk_size, tol)
+
+
+def _forecast_chunks(chunk: Any, arrays: list, steps: int, m: int, chunk_size: int,
+                     tol: float) -> BatchForecastResult:
+    """:func:`forecast_many`'s work: ``chunk(start, stop)`` gives the stacked system arrays
+    of series start..stop-1, ``arrays`` their (n_b, p) observations."""
+    B, p = len(arrays), arrays[0].shape[1]
     lengths = np.array([a.shape[0] for a in arrays], dtype=np.int64)
     Y = np.full((B, int(lengths.max()), p), np.nan)
     for i, a in enumerate(arrays):
         Y[i, : a.shape[0]] = a
     Y = as_batch(Y)
-    chunk = _systems(models, B, p)
-    first = models if isinstance(models, StateSpaceModel) else models[0]
-    m = first.m
     out = BatchForecastResult(y_mean=np.empty((B, steps, p)), y_cov=np.empty((B, steps, p, p)),
                               a=np.empty((B, steps, m)), P=np.empty((B, steps, m, m)),
                               n_diffuse=np.empty(B, dtype=np.int64))
@@ -450,4 +459,133 @@ def forecast_many(models: StateSpaceModel | Sequence[StateSpaceModel], ys: Seque
         for x in (out.a, out.P, out.y_cov, out.y_mean):
             x[start:stop][failed] = np.nan
         out.n_diffuse[start:stop][failed] = -1
+    return out
+
+
+def forecast_draws(systems: SystemArrays, y: Any, steps: int, *, chunk_size: int = CHUNK_SIZE,
+                   tol: float = TOL) -> BatchForecastResult:
+    r"""Forecasts of one series at S parameter draws (a posterior sample) in one compiled pass.
+
+    The batched filter of :func:`forecast_many` over the same data ``y`` with the system
+    arrays of each draw: row s is :func:`pymc_dlm.forecast` of the model at draw s, that is
+    the mean and variance of :math:`y_{n+j}` given the data and the parameters
+    :math:`\theta_s`.  Mixed over the draws (:func:`mixture_moments`,
+    :func:`mixture_quantiles`) they give the posterior predictive distribution, exactly for
+    the sample (no simulated paths).
+
+    Parameters
+    ----------
+    systems : SystemArrays
+        Each array with a leading draw axis S before the time axis (``Z`` (S, 1, p, m), ...,
+        ``a1`` (S, m), ``P1`` and ``P1inf`` (S, m, m)): constant system matrices.
+    y : (n,) or (n, p) array_like
+        The series (NaN = missing).
+    steps : int
+        Horizon h >= 1.
+
+    Returns
+    -------
+    BatchForecastResult
+        With B = S.
+
+    Examples
+    --------
+    >>> import numpy as np, pymc_dlm as dlm
+    >>> from pymc_dlm.numeric.assemble import system_arrays
+    >>> y = dlm.datasets.load_nile().to_numpy()
+    >>> draws = [system_arrays(dlm.LocalLevel(s, 122.9)) for s in (30.0, 38.3)]
+    >>> fc = forecast_draws(stack_systems(draws), y, 2)
+    >>> fc.y_mean.shape, round(float(fc.y_cov[1, 0, 0, 0]), 1)
+    ((2, 2, 1), 20601.7)
+    """
+    if not isinstance(steps, int | np.integer) or steps < 1:
+        raise ValueError(f"steps must be an integer >= 1; got {steps!r}")
+    a = np.asarray(y, dtype=np.float64)
+    a = a[:, None] if a.ndim == 1 else a
+    if a.ndim != 2 or a.shape[0] == 0:
+        raise ValueError(f"expected y of shape (n,) or (n, p) with n >= 1; got {np.shape(y)}")
+    S = systems.Z.shape[0]
+    if any(x.shape[0] != S for x in systems) or systems.Z.shape[1] != 1:
+        raise ValueError("systems must hold S draws of constant system arrays (a leading draw "
+                         f"axis, then a time axis of length 1); got Z of shape {systems.Z.shape}")
+    if systems.Z.shape[2] != a.shape[1]:
+        raise ValueError(f"the model has p = {systems.Z.shape[2]}; y has p = {a.shape[1]}")
+
+    def chunk(start: int, stop: int) -> SystemArrays:
+        return SystemArrays(*(np.ascontiguousarray(x[start:stop]) for x in systems))
+
+    return _forecast_chunks(chunk, [a] * S, steps, systems.Z.shape[3], chunk_size, tol)
+
+
+def mixture_moments(mean: np.ndarray, var: np.ndarray) -> tuple:
+    r"""Mean and variance of an equally weighted mixture of normals over the first axis.
+
+    :math:`\bar\mu = S^{-1}\sum_s \mu_s`, :math:`\bar\sigma^2 = S^{-1}\sum_s
+    (\sigma_s^2 + \mu_s^2) - \bar\mu^2`, computed as :math:`S^{-1}\sum_s \sigma_s^2 +
+    S^{-1}\sum_s (\mu_s - \bar\mu)^2` (no cancellation).
+
+    Examples
+    --------
+    >>> mixture_moments(np.array([0.0, 2.0]), np.array([1.0, 1.0]))
+    (np.float64(1.0), np.float64(2.0))
+    """
+    mean, var = np.asarray(mean, dtype=np.float64), np.asarray(var, dtype=np.float64)
+    mu = mean.mean(axis=0)
+    return mu, var.mean(axis=0) + ((mean - mu) ** 2).mean(axis=0)
+
+
+def mixture_quantiles(mean: np.ndarray, var: np.ndarray, probs: Sequence[float],
+                      *, rtol: float = 1e-12) -> np.ndarray:
+    r"""Quantiles of equally weighted mixtures of normals, components on the first axis.
+
+    Solves :math:`S^{-1}\sum_s \Phi((x - \mu_s)/\sigma_s) = q` for each q and each
+    mixture by Newton's method safeguarded by bisection (the bracket is kept, so it
+    converges for any mixture), from the normal with the mixture's mean and variance.
+
+    Parameters
+    ----------
+    mean, var : (S, ...) array_like
+        Component means and variances (> 0); the trailing axes index the mixtures.
+    probs : sequence of float in (0, 1)
+    rtol : float
+        Stop when a Newton step moves x by at most ``rtol`` times the mixture's scale.
+
+    Returns
+    -------
+    (len(probs), ...) ndarray
+
+    Examples
+    --------
+    >>> q = mixture_quantiles(np.array([[0.0], [0.0]]), np.array([[1.0], [1.0]]), [0.975])
+    >>> round(float(q[0, 0]), 6)
+    1.959964
+    """
+    from scipy.special import ndtr, ndtri
+
+    mean, var = np.asarray(mean, dtype=np.float64), np.asarray(var, dtype=np.float64)
+    probs = np.asarray(probs, dtype=np.float64)
+    if probs.ndim != 1 or not np.all((probs > 0.0) & (probs < 1.0)):
+        raise ValueError(f"probs must be a 1-d sequence in (0, 1); got {probs.tolist()}")
+    sd = np.sqrt(var)
+    mu, v = mixture_moments(mean, var)
+    scale = np.sqrt(v)
+    out = np.empty(probs.shape + mu.shape)
+    for i, q in enumerate(probs):
+        lo = (mean - 40.0 * sd).min(axis=0)
+        hi = (mean + 40.0 * sd).max(axis=0)
+        x = np.clip(mu + ndtri(q) * scale, lo, hi)
+        for _ in range(200):
+            z = (x - mean) / sd
+            f = ndtr(z).mean(axis=0) - q
+            dens = (np.exp(-0.5 * z * z) / (np.sqrt(2.0 * np.pi) * sd)).mean(axis=0)
+            lo, hi = np.where(f < 0.0, x, lo), np.where(f > 0.0, x, hi)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                step = x - f / dens
+            outside = ~((step > lo) & (step < hi))
+            step = np.where(outside, 0.5 * (lo + hi), step)
+            done = np.abs(step - x) <= rtol * scale
+            x = step
+            if np.all(done | ~np.isfinite(x)):
+                break
+        out[i] = x
     return out
