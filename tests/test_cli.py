@@ -99,11 +99,11 @@ def test_fit_map_and_nuts(tmp_path):
     for name in ("trace.png", "ppc.png", "diagnostics.png", "smoothed.png", "components.png"):
         assert (tmp_path / "nuts" / name).stat().st_size > 5000
     assert not (tmp_path / "nuts" / "rank.png").exists()
-    assert set(s["ess_bulk"]) == {"sigma_level", "sigma_obs"} and np.isfinite(s["elpd_loo"])
+    assert set(s["ess_bulk"]) == {"sigma.level", "sigma.obs"} and np.isfinite(s["elpd_loo"])
     import xarray as xr
 
     tree = xr.open_datatree(tmp_path / "nuts" / "posterior.zarr", engine="zarr", consolidated=False)
-    assert tree.posterior["sigma_obs"].shape == (1, 30)
+    assert tree.posterior["sigma.obs"].shape == (1, 30)
     assert tree["residuals"]["standardized_residual"].shape == (1, 30, 100)
     fc = pd.read_csv(tmp_path / "nuts" / "forecast.csv", index_col=0)
     assert list(fc.columns) == ["mean", "sd", "q2.5", "q97.5"] and fc.index[0] == 1971

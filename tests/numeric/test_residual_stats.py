@@ -15,7 +15,7 @@ def test_rows_equal_the_diagnostics():
     jb, h = jarque_bera_stat(x), heteroskedasticity_h(x, 25)
     for i in range(2):
         for j in range(3):
-            lb = ljung_box(x[i, j], 12).statistic.to_numpy()
+            lb = ljung_box(x[i, j], 12).table["statistic"].to_numpy()  # every lag
             np.testing.assert_allclose(q[i, j], lb[[0, 3, 11]], rtol=1e-12)
             assert jb[i, j] == pytest.approx(jarque_bera(x[i, j]).statistic, rel=1e-12)
             assert h[i, j] == pytest.approx(heteroskedasticity(x[i, j], 25).statistic, rel=1e-12)

@@ -119,9 +119,11 @@ class TestMaximumLikelihood:
     def test_nile_arima_011(self):
         res = dlm.fit("arima(0,1,1)", dlm.datasets.load_nile())
         assert res.converged
-        ma1, sigma = np.tanh(res.params[0]), np.exp(res.params[1])
+        # fit_mle's parameters: atanh phi.arima.ma1, log sigma2.arima (docs/estimation.md)
+        ma1, sigma2 = np.tanh(res.params[0]), np.exp(res.params[1])
         assert ma1 == pytest.approx(-0.73295, abs=2e-5)
-        assert sigma**2 == pytest.approx(20599.7, rel=2e-5)
+        assert sigma2 == pytest.approx(20599.7, rel=2e-5)
+        assert res.estimates["sigma2.arima"] == pytest.approx(sigma2, rel=1e-12)
         # R arima's log-likelihood: KFAS's convention = ours + 1/2 log(2 pi) (one diffuse obs.)
         assert res.log_likelihood + HALF_LOG_2PI == pytest.approx(-632.54563, abs=1e-5)
         kfas = dlm.loglike(res.model, dlm.datasets.load_nile(), convention="kfas")
@@ -134,7 +136,7 @@ class TestMaximumLikelihood:
         ma1, sma1 = np.tanh(res.params[:2])
         assert ma1 == pytest.approx(-0.4018, abs=1e-4)
         assert sma1 == pytest.approx(-0.5569, abs=1e-4)
-        assert np.exp(2 * res.params[2]) == pytest.approx(0.001348, rel=1e-3)
+        assert np.exp(res.params[2]) == pytest.approx(0.001348, rel=1e-3)  # log sigma2.arima
         assert res.log_likelihood + 13 * HALF_LOG_2PI == pytest.approx(244.6965, abs=1e-4)
         assert dlm.loglike(res.model, y, convention="kfas") == pytest.approx(244.6965, abs=1e-4)
 

@@ -42,7 +42,7 @@ from ..spec.validate import check_option
 from ..estimation.checks import check_data, data_scale, is_log_variance
 from ..estimation.transforms import natural_scale
 from .fit import formula_start, model_function
-from .formula import parse_formula
+from .formula import parse_formula, to_argument
 
 __all__ = ["ManyResult", "fit_many", "series_table"]
 
@@ -551,7 +551,22 @@ def _compiled_for(model: Any, model_fn: Callable, init: Any) -> _Compiled:
 _PRIORS: dict = {}
 
 
-def _prior_for(formula_text: str, priors: dict | None) -> Callable:
+def _default_prior(name: str, n: int, scale: Any) -> Any:
+    """dlm.bayesian's default prior of a formula parameter: Uniform(-1, 1) for an AR
+    coefficient, Uniform(0, 1) for a cycle's damping, Uniform(2, n) for its period,
+    HalfNormal(scale) for a standard deviation."""
+    import pymc as pm
+
+    if name.startswith("phi"):
+        return pm.Uniform.dist(-1.0, 1.0)
+    if name == "rho.cycle":
+        return pm.Uniform.dist(0.0, 1.0)
+    if name == "period.cycle":
+        return pm.Uniform.dist(2.0, float(n))
+    return pm.HalfNormal.dist(sigma=scale)
+
+
+def _prior_for(formula_text: str, priors: dict | None, n: int) -> Callable:
     r"""``(x, scale) -> (log prior, gradient)`` of a formula's parameters for method="map".
 
     The priors are on the formula's parameters (standard deviations, AR coefficients), read
@@ -571,10 +586,9 @@ def _prior_for(formula_text: str, priors: dict | None) -> Callable:
     for i, name in enumerate(formula.param_names):
         prior = (priors or {}).get(name)
         if prior is None:
-            prior = (pm.Uniform.dist(-1.0, 1.0) if name.startswith("phi")
-                     else pm.HalfNormal.dist(sigma=scale))
-        # model_function's map: psi is a log variance, sigma = exp(psi / 2)
-        value = pt.tanh(psi[i]) if name.startswith("phi") else pt.exp(0.5 * psi[i])
+            prior = _default_prior(name, n, scale)
+        # model_function's map (a log variance for sigma: sigma = exp(psi / 2); tanh, logit...)
+        value = to_argument(name, psi[i])
         lp = lp + pm.logp(prior, value).sum()
     try:
         key: Any = _signature([psi, scale], [lp])
@@ -638,12 +652,8 @@ def _sampler_for(formula_text: str, priors: dict | None, y: np.ndarray) -> tuple
                 values = []
                 for name in formula.param_names:
                     prior = (priors or {}).get(name)
-                    if prior is not None:
-                        values.append(_register(model, name, prior))
-                    elif name.startswith("phi"):
-                        values.append(pm.Uniform(name, -1.0, 1.0))
-                    else:
-                        values.append(pm.HalfNormal(name, sigma=scale))
+                    values.append(_register(model, name, prior if prior is not None
+                                            else _default_prior(name, y.shape[0], scale)))
                 DLM("obs", formula.build(values), observed=data)
             entry = (threading.Lock(), nutpie.compile_pymc_model(model))
         _SAMPLERS[key] = entry
@@ -770,7 +780,7 @@ def _fit_chunk(model: Any, method: str, init_params: Any, items: tuple, kwargs: 
                     y2 = np.ascontiguousarray(y[:, None])
                     objective = loglike = compiled.objective(y2)
                     if method == "map":
-                        prior = prior or _prior_for(model, priors)
+                        prior = prior or _prior_for(model, priors, y.shape[0])
                         s = float(np.nanstd(y)) or 1.0
 
                         def objective(x, ll=loglike, lp=prior, s=s):
