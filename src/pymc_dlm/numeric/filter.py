@@ -231,6 +231,9 @@ def _run(sys: SystemArrays, y: np.ndarray, store: bool, tol: float, stop_proper:
         )
     except np.linalg.LinAlgError:  # a decomposition met inf/NaN: the recursion overflowed
         raise ValueError(overflow_message()) from None
+    if store and not np.isfinite(out["P_pred"][-1]).all():
+        # a gap that runs to the end: no observation met the overflowed covariance
+        raise ValueError(overflow_message(n + 1))
     if n_diffuse < 0:
         raise ValueError(
             f"H[{err_t}] (observed block) is not diagonal and not positive definite; the exact "
