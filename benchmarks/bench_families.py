@@ -15,7 +15,6 @@ BLAS held to one thread, each timing after one untimed call.
 from __future__ import annotations
 
 import argparse
-import time
 import warnings
 
 import numpy as np
@@ -24,14 +23,7 @@ from threadpoolctl import threadpool_limits
 import pymc_dlm as dlm
 
 
-def median_time(fn, repeats: int) -> float:
-    fn()
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return float(np.median(times))
+from bench_estimation import median_time  # noqa: E402 (benchmarks/ is the script's path)
 
 
 def airline(repeats: int) -> tuple[float, float]:
