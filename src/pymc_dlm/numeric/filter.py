@@ -443,18 +443,7 @@ def _diffuse_counts(Z, T, P1inf, observed, tol_diffuse, out):  # pragma: no cove
                     for q in range(m):
                         Pinf[j, q] -= Mi[j] * Mi[q] / fi
         out[t] = k
-        for i in range(m):  # Pinf <- T Pinf T'
-            for j in range(m):
-                s = 0.0
-                for q in range(m):
-                    s += Tt[i, q] * Pinf[q, j]
-                work[i, j] = s
-        for i in range(m):
-            for j in range(m):
-                s = 0.0
-                for q in range(m):
-                    s += work[i, q] * Tt[j, q]
-                Pinf[i, j] = s
+        predict_cov(Pinf, Tt, Pinf, work)  # Pinf <- T Pinf T', as the filter's diffuse steps
     return n
 
 
