@@ -17,7 +17,11 @@ import numpy as np
 
 from .transforms import natural_scale
 
-__all__ = ["apply_fixed", "check_data", "data_scale", "is_log_variance"]
+__all__ = ["SMALL_VARIANCE", "apply_fixed", "check_data", "data_scale", "is_log_variance"]
+
+#: A variance below this times :func:`data_scale` is at (numerically) zero: ``fit_mle`` tests
+#: it as a boundary candidate, and both estimators' summaries print "0 (at boundary)".
+SMALL_VARIANCE = 1e-7
 
 
 def check_data(y: np.ndarray, *, n_params: int, n_diffuse: int = 0) -> None:

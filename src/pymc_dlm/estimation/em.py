@@ -41,9 +41,41 @@ and for a known initial state :math:`\partial\ell/\partial a_1 = P_1^{-1}(\hat\a
 :math:`\partial\ell/\partial P_1` as for :math:`\Sigma` with k = 1.  A stationary block of
 :math:`P_1` depends on Q through :math:`P = TPT' + RQR'`; its share is added through the
 adjoint Lyapunov equation :math:`\Lambda = T'\Lambda T + \partial\ell/\partial P`,
-:math:`\partial\ell/\partial Q \mathrel{+}= R'\Lambda R` (the M-step ignores that share, so
-such a model is not reported converged unless the share vanishes).  ``tests/estimation``
-checks this score against the adjoint pass of the fused engine.
+:math:`\partial\ell/\partial Q \mathrel{+}= R'\Lambda R`.  ``tests/estimation`` checks this
+score against the adjoint pass of the fused engine.
+
+**P1 following Q** (a stationary block, D&K section 5.6).  The stationary states' block of
+:math:`P_1` solves :math:`P = TPT' + RQR'` (T, R at t = 1), so it is linear in the variances:
+:math:`P_{1,s} = \sum_g \sigma^2_g \bar P_g + \text{rest}`, where :math:`\bar P_g` solves
+the same equation with Q replaced by the indicator :math:`E_g` of the entries of the scalar
+variance group g.  Let :math:`\mathcal S_g` be the states that g's disturbances reach
+through the non-zero pattern of T (the support of :math:`\bar P_g`).  When no other
+non-zero entry of Q (free, fixed or a full block) reaches :math:`\mathcal S_g`, the block of
+:math:`P_1` there is :math:`\sigma^2_g \bar P_g` with no covariance to the other states,
+and the complete-data log-likelihood's initial term for that block is
+
+.. math::
+
+    -\tfrac12\left[\log|\sigma^2_g \bar P_g| + \mathrm{tr}(\bar P_g^{-1}M_g)/\sigma^2_g
+    \right], \qquad M_g = E[(\alpha_1 - a_1)(\alpha_1 - a_1)' \mid y]_{\mathcal S_g}
+    = V_1 + (\hat\alpha_1 - a_1)(\hat\alpha_1 - a_1)',
+
+so with :math:`S_g` and :math:`k_g` the group's sum of second moments and number of terms
+(above) the M-step stays in closed form (a Cholesky solve):
+
+.. math::
+
+    \hat\sigma^2_g = \frac{S_g + \mathrm{tr}(\bar P_g^{-1}M_g)}{k_g + m_g}, \qquad
+    m_g = |\mathcal S_g|.
+
+This is exact, so the EM step is monotone and its fixed points are stationary points (AR
+and ARMA components with fixed coefficients, SARIMAX, an AR(1) plus noise).  Where the
+condition fails (two disturbances feeding the same stationary states, e.g. a VAR with a
+diagonal Q; a full Q block or a fixed variance feeding them; :math:`\bar P_g` numerically
+singular on :math:`\mathcal S_g`) the M-step of that group ignores the initial term: the
+step is then guarded by the monotone line search, EM can stall short of the maximum, and
+the score (which includes the Lyapunov share) keeps ``converged`` False and is quoted in
+the message.
 
 **Initial state one step before the first observation** (a model with ``a0``/``P0``,
 Shumway and Stoffer; R's dlm ``m0``/``C0``): :math:`\alpha_0 \sim N(a_0, P_0)`,
@@ -63,15 +95,15 @@ import numpy as np
 import scipy.linalg
 from threadpoolctl import threadpool_limits
 
-from ..numeric.assemble import at_time, system_arrays, with_stationary
+from ..numeric.assemble import at_time, stationary_cov, system_arrays, with_stationary
 from ..numeric.filter import CONVENTIONS, filter_arrays, prepare_y
 from ..numeric.kernels import LOG2PI
 from ..numeric.smoother import smooth_arrays
 from ..spec.model import StateSpaceModel
 from ..spec.validate import check_option
-from .checks import check_data
+from .checks import SMALL_VARIANCE, check_data, data_scale
 from .report import FitStatistics
-from .structure import _disturbance_names, _Group, variance_groups
+from .structure import _Group, variance_groups
 
 __all__ = ["EMResult", "fit_em"]
 
@@ -126,6 +158,12 @@ class EMResult(FitStatistics):
     n_diffuse_obs : int
         Diffuse observation elements (:attr:`pymc_dlm.numeric.results.FilterResult.n_diffuse_obs`;
         the two conventions differ by half their number times log 2 pi).
+    boundary : tuple of str
+        The free scalar variances that ended at (numerically) zero: below
+        :data:`~pymc_dlm.estimation.checks.SMALL_VARIANCE` times the data's scale
+        (:func:`~pymc_dlm.estimation.checks.data_scale`), the rule of :func:`fit_mle`.
+        EM never sets a variance to zero, so a maximum on the boundary ends tiny; the
+        summary prints these as "0 (at boundary)".
     """
 
     model: StateSpaceModel
@@ -142,14 +180,18 @@ class EMResult(FitStatistics):
     convention: str = "statsmodels"
     n_em_steps: int = 0
     n_diffuse_obs: int = 0
+    boundary: tuple = ()
 
     def summary(self) -> str:
-        """The estimates in a table like :meth:`MLEResult.summary` (EM gives no standard errors)."""
+        """The estimates in a table like :meth:`MLEResult.summary` (EM gives no standard
+        errors): "0 (at boundary)" for a variance in :attr:`boundary`."""
         lines = self._header("EM (pymc-dlm fit_em)")
         lines.append(f"{'parameter':<24}{'estimate':>16}")
         for name, val in self.params.items():
             arr = np.atleast_1d(val)
-            if arr.ndim == 1 and arr.size == 1:
+            if name in self.boundary:
+                lines.append(f"{name:<24}{'0 (at boundary)':>16}")
+            elif arr.ndim == 1 and arr.size == 1:
                 lines.append(f"{name:<24}{arr[0]:>16.6g}")
             else:
                 lines.append(f"{name:<24}" + np.array2string(arr, precision=6))
@@ -176,6 +218,8 @@ class _Setup:
             self.a0 = np.array(model.a0, dtype=np.float64)
             self.P0 = np.array(model.P0, dtype=np.float64)
         self.init = tuple(e for e in estimate if e in ("a1", "P1", "a0", "P0"))
+        self.initial_blocks = {} if self.before else _stationary_blocks(
+            system_arrays(model), self.stationary, groups, self.free)
 
     def with_initial(self, sys):
         """sys with P1 (stationary block, or a1/P1 from a0/P0) following T, R, Q."""
@@ -188,29 +232,50 @@ class _Setup:
         return sys
 
 
-def _full_groups(model: StateSpaceModel, estimate: tuple[str, ...]) -> list[_Group]:
-    """One full covariance block per matrix over its non-zero diagonal entries."""
-    out = []
-    for name in ("H", "Q"):
-        if name not in estimate:
+def _reach(T: np.ndarray, R: np.ndarray, cols: np.ndarray) -> np.ndarray:
+    """The states that the disturbances ``cols`` reach through the non-zero pattern of T
+    (a superset of the states whose variance they feed: only an exact cancellation differs)."""
+    hit = np.any(R[:, cols] != 0.0, axis=1)
+    frontier = hit
+    while frontier.any():
+        frontier = np.any(T[:, frontier] != 0.0, axis=1) & ~hit
+        hit = hit | frontier
+    return hit
+
+
+def _stationary_blocks(sys, stationary: tuple, groups: list[_Group],
+                       free: list[_Group]) -> dict:
+    r"""The free scalar variance groups of Q whose share of the stationary block of P1 has
+    a closed-form M-step (module notes, "P1 following Q"): ``{group name: (states, L)}``
+    with the states of its support :math:`\mathcal S_g` (indices into the state vector)
+    and the Cholesky factor L of :math:`\bar P_g` there.
+
+    :math:`\bar P_g` solves :math:`\bar P = T\bar PT' + RE_gR'` (T, R at t = 1, stationary
+    states), :math:`E_g` the indicator of the group's entries of Q.  A group qualifies when
+    no other non-zero entry of Q (free or fixed) reaches its support and :math:`\bar P_g`
+    is numerically non-singular there (smallest eigenvalue above size x machine epsilon x
+    largest, as ``numpy.linalg.matrix_rank``); the others keep the M-step without the
+    initial term."""
+    s = np.flatnonzero(stationary)
+    q_groups = [g for g in free if g.matrix == "Q" and not g.full]
+    if not s.size or not q_groups:
+        return {}
+    Ts = sys.T[0][np.ix_(s, s)]
+    Rs = sys.R[0][s]
+    live = np.flatnonzero(np.diag(sys.Q[0]) != 0.0)  # a full block's diagonal is non-zero
+    out = {}
+    for g in q_groups:
+        idx = np.asarray(g.index)
+        support = _reach(Ts, Rs, idx)
+        if not support.any():
             continue
-        if model.time_varying(name):
-            raise ValueError(f"fit_em estimates constant {name} only; got a time-varying {name}")
-        A = np.asarray(getattr(model, name), dtype=np.float64)
-        idx = tuple(int(i) for i in np.flatnonzero(np.diag(A) != 0.0))
-        if not idx:
-            continue
-        try:
-            np.linalg.cholesky(A[np.ix_(idx, idx)])
-        except np.linalg.LinAlgError:
-            raise ValueError(f"covariance='full' needs a positive-definite start for the free "
-                             f"block of {name} (entries {list(idx)})") from None
-        if len(idx) == 1:  # one free entry: named as variance_groups names it
-            label = ((f"obs[{idx[0]}]" if model.p > 1 else "obs") if name == "H"
-                     else _disturbance_names(model)[idx[0]])
-            out.append(_Group(name, idx, False, f"sigma2.{label}"))
-        else:
-            out.append(_Group(name, idx, True, f"cov({name}[{', '.join(map(str, idx))}])"))
+        if _reach(Ts, Rs, np.setdiff1d(live, idx))[support].any():
+            continue  # another part of Q feeds these states: no closed form
+        Pbar = stationary_cov(Ts, Rs[:, idx] @ Rs[:, idx].T)[np.ix_(support, support)]
+        ev = np.linalg.eigvalsh(Pbar)
+        if ev[0] <= Pbar.shape[0] * np.finfo(float).eps * ev[-1]:
+            continue  # singular on its support: no closed form
+        out[g.name] = (s[support], np.linalg.cholesky(Pbar))
     return out
 
 
@@ -242,6 +307,15 @@ def _moments(st: _Setup, sys, sm, g: _Group) -> tuple[np.ndarray, float]:
     return np.array([[second.sum()]]), float(second.size)
 
 
+def _initial_term(st: _Setup, sys, sm, name: str) -> float:
+    r""":math:`\mathrm{tr}(\bar P_g^{-1}M_g)`, :math:`M_g = E[(\alpha_1 - a_1)(\alpha_1 -
+    a_1)' \mid y]` on the group's support (module notes), by a Cholesky solve."""
+    states, L = st.initial_blocks[name]
+    d = sm.a_smooth[0][states] - sys.a1[states]
+    M = sm.V[0][np.ix_(states, states)] + np.outer(d, d)
+    return float(np.trace(scipy.linalg.cho_solve((L, True), M)))
+
+
 def _initial_moments(st: _Setup, sys, sm):
     """E and Var of the first complete-data state given y: alpha_0 (a0/P0) or alpha_1."""
     if st.before:
@@ -263,8 +337,13 @@ def _m_step(st: _Setup, sys, sm):
             except np.linalg.LinAlgError:
                 continue
             mats[g.matrix][0][np.ix_(idx, idx)] = S / k
-        elif S[0, 0] > 0.0:  # (a sum of second moments; <= 0 only by rounding: kept)
-            mats[g.matrix][0, idx, idx] = S[0, 0] / k
+        else:
+            S0 = S[0, 0]
+            if g.name in st.initial_blocks:  # its share of P1 (module notes)
+                S0 += _initial_term(st, sys, sm, g.name)
+                k += st.initial_blocks[g.name][0].size
+            if S0 > 0.0:  # (a sum of second moments; <= 0 only by rounding: kept)
+                mats[g.matrix][0, idx, idx] = S0 / k
     new = sys._replace(**mats)
     if st.init:
         mean, var, a_old, P_old = _initial_moments(st, sys, sm)
@@ -548,7 +627,8 @@ def _monotone(run: _Runner, sys0, init0, ll0: float, sys1, init1, ll1: float):
     rounding, 1e-10 relative) is pulled back towards the start (halving the step in the
     packed parameters, 5 times); returns the accepted ``(sys, init)`` or None.  (The
     M-step is exact for H and Q, so an EM step is monotone; it need not be when P1 follows
-    Q through a stationary block, which the M-step ignores.)"""
+    Q through a stationary block whose share the M-step cannot take in closed form, module
+    notes.)"""
     if ll1 >= ll0 - 1e-10 * max(1.0, abs(ll0)):
         return sys1, init1
     st = run.st
@@ -584,7 +664,14 @@ def fit_em(
     non-zero covariance are estimated as one full block, disturbances tied by a component
     (e.g. all of a trigonometric seasonal's) share one variance.  A diagonal H is updated from
     the observed entries only; a full H block treats missing entries as part of the complete
-    data.  The log-likelihood never decreases.  Z and T are not estimated.  When rounding
+    data.  A scalar variance of Q that alone feeds a block of stationary states (whose
+    :math:`P_1` solves :math:`P = TPT' + RQR'`) is updated with that block's share,
+    :math:`\hat\sigma^2_g = (S_g + \mathrm{tr}(\bar P_g^{-1}M_g))/(k_g + m_g)` with
+    :math:`\bar P_g` the solution for :math:`\sigma^2_g = 1` on the block's :math:`m_g`
+    states and :math:`M_g` the smoothed second moment of :math:`\alpha_1 - a_1` there
+    (module notes); where other parts of Q feed the same stationary states the share is
+    left out of the M-step and EM may stop short (``converged`` False, with the score).
+    The log-likelihood never decreases.  Z and T are not estimated.  When rounding
     makes the update of a variance that is already negligible (about 1e-16 of the rest)
     non-positive, or of a block indefinite, that parameter keeps its value for the step.
 
@@ -695,8 +782,7 @@ def fit_em(
     if not before and {"a0", "P0"} & set(estimate):
         raise ValueError("a0/P0 can only be estimated for a model with an initial state one "
                          "step before y_1 (StateSpaceModel(a0=..., P0=...))")
-    groups = (_full_groups(model, estimate) if covariance == "full"
-              else variance_groups(model, estimate))
+    groups = variance_groups(model, estimate, covariance)
     init_est = {"a1", "P1", "a0", "P0"} & set(estimate)
     fixed = dict(fixed or {})
     names = [g.name for g in groups]
@@ -746,53 +832,45 @@ def fit_em(
             ll = history[-1]
             score = _score(st, sys, sm)
             bound = gtol * max(1.0, abs(ll))
-            if step_small and score <= bound:
-                sys2, init2, moved = _escape(run, sys, init, sm, ll)
-                if not moved:
+            candidate = step_small and score <= bound  # a candidate stop
+            jump = None
+            if candidate or (it < max_iter and it % _PROBE_EVERY == _PROBE_EVERY - 1):
+                sys_e, init_e, moved = _escape(run, sys, init, sm, ll)
+                if moved:
+                    jump = (sys_e, init_e)
+                elif candidate:
                     converged, message = True, (f"stationary point: relative step <= {tol:g}, "
                                                 f"scaled score {score:.3g} <= {bound:.3g}")
                     break
-                if it >= max_iter:
-                    break
-                sys, init, f, sm = run.point(sys2, init2)
-                history.append(f.llf)
-                it += 1
-                step_small = False
-                if callback is not None:
-                    callback(it, f.llf + shift)
-                continue
             if it >= max_iter:
-                if step_small:
+                if step_small and score > bound:
                     message += f" (scaled score {score:.3g} > {bound:.3g})"
                 break
-            if it % _PROBE_EVERY == _PROBE_EVERY - 1:
-                sys_e, init_e, moved = _escape(run, sys, init, sm, ll)
-                if moved:
-                    sys, init, f, sm = run.point(sys_e, init_e)
-                    history.append(f.llf)
-                    it += 1
-                    step_small = False
-                    if callback is not None:
-                        callback(it, f.llf + shift)
-                    continue
-            theta0, scale = _pack(st, sys, init)
-            if accelerate == "squarem":
-                sys_new, init_new, cycle_max = _squarem_cycle(run, sys, init, sm, f.llf,
-                                                              cycle_max)
+            if jump is not None:  # an accepted jump step is an iteration of its own
+                point = run.point(*jump)
+                step_small = False
             else:
-                sys_new, init_new = run.em_map(sys, init, sm)
-            point = run.point(sys_new, init_new)
-            ok = _monotone(run, sys, init, ll, point[0], point[1], point[2].llf)
-            if ok is None:
-                message = ("stopped: no step along the EM direction increases the "
-                           "log-likelihood")
-                break
-            sys, init, f, sm = point if ok[0] is point[0] else run.point(*ok)
+                theta0, scale = _pack(st, sys, init)
+                if accelerate == "squarem":
+                    sys_new, init_new, cycle_max = _squarem_cycle(run, sys, init, sm, ll,
+                                                                  cycle_max)
+                else:
+                    sys_new, init_new = run.em_map(sys, init, sm)
+                point = run.point(sys_new, init_new)
+                ok = _monotone(run, sys, init, ll, point[0], point[1], point[2].llf)
+                if ok is None:
+                    message = ("stopped: no step along the EM direction increases the "
+                               f"log-likelihood (scaled score {score:.3g}, bound {bound:.3g})")
+                    break
+                if ok[0] is not point[0]:
+                    point = run.point(*ok)
+                step_small = bool(np.all(np.abs(_pack(st, point[0], point[1])[0] - theta0)
+                                         <= tol * scale))
+            sys, init, f, sm = point
             history.append(f.llf)
             it += 1
             if callback is not None:
                 callback(it, f.llf + shift)
-            step_small = bool(np.all(np.abs(_pack(st, sys, init)[0] - theta0) <= tol * scale))
     w = int(np.sum(model.diffuse))
     k = sum(g.n_free for g in groups if g.name not in fixed)
     fields = {m: sys_m[0] for m, sys_m in (("H", sys.H), ("Q", sys.Q)) if m in estimate}
@@ -804,12 +882,15 @@ def fit_em(
         if "P1" in fields:  # the stationary block is recomputed by the engine, not stored
             fields["P1"] = np.where(np.outer(known, known), fields["P1"], 0.0)
     hist = np.asarray(history) + shift
+    params = _params(sys, groups)
     return EMResult(
-        model=model.replace(**fields), params=_params(sys, groups),
+        model=model.replace(**fields), params=params,
         log_likelihood=float(hist[-1]), log_likelihood_history=hist,
         converged=converged, n_iter=it, nobs=int(f.nobs), df_model=k + w, data=y,
         max_score=float(_score(st, sys, sm)), message=message, convention=convention,
         n_em_steps=run.n_em, n_diffuse_obs=int(f.n_diffuse_obs),
+        boundary=tuple(g.name for g in st.free if not g.full
+                       and params[g.name] < SMALL_VARIANCE * data_scale(y_arr)),
     )
 
 

@@ -32,7 +32,7 @@ from threadpoolctl import ThreadpoolController
 from .. import fused, symbolic
 from ..numeric.filter import prepare_y
 from ..spec.model import StateSpaceModel
-from .checks import apply_fixed, check_data, data_scale, is_log_variance
+from .checks import SMALL_VARIANCE, apply_fixed, check_data, data_scale, is_log_variance
 from .report import FitStatistics
 from .structure import variance_parameterization
 from .transforms import natural_scale
@@ -705,7 +705,7 @@ OPTIMIZERS = _GRADIENT_METHODS + ("Nelder-Mead", "Powell")
 #: 1e-288, so the filter sees exactly 0 and the gradient of the other entries is exact there
 _ZERO = -700.0
 #: a log-variance below log(_SMALL * scale) is treated as a candidate for the boundary
-_SMALL = 1e-7
+_SMALL = SMALL_VARIANCE
 #: restart values of a log-variance that violates the KKT condition, times the data's scale
 _GRID = (1e-4, 1e-2, 1.0)
 _MAX_RESTARTS = 6

@@ -76,12 +76,17 @@ def _disturbance_names(model: StateSpaceModel) -> list[str]:
     return names
 
 
-def variance_groups(model: StateSpaceModel, estimate: tuple[str, ...]) -> list[_Group]:
+def variance_groups(model: StateSpaceModel, estimate: tuple[str, ...],
+                    covariance: str = "structure") -> list[_Group]:
     """The free variance parameters of H and Q, read from the initial model's structure.
 
-    Zero variances are structural and stay zero; entries linked by non-zero covariances form
-    one full block; diagonal entries that a component ties (``Component.tied``) share one
-    value; every other non-zero diagonal entry is its own parameter.
+    ``covariance="structure"``: zero variances are structural and stay zero; entries linked
+    by non-zero covariances form one full block; diagonal entries that a component ties
+    (``Component.tied``) share one value; every other non-zero diagonal entry is its own
+    parameter.  ``covariance="full"``: one full block per matrix over its non-zero diagonal
+    entries (their start must be positive definite).  Either way a block is named
+    ``cov(<label>, <label>, ...)`` and a scalar ``sigma2.<label>``, with the labels of
+    :func:`_disturbance_names` (``obs``/``obs[i]`` for H).
     """
     out: list[_Group] = []
     for name in ("H", "Q"):
@@ -94,12 +99,14 @@ def variance_groups(model: StateSpaceModel, estimate: tuple[str, ...]) -> list[_
             [f"obs[{i}]" if model.p > 1 else "obs" for i in range(model.p)]
             if name == "H" else _disturbance_names(model)
         )
+        if covariance == "full":
+            out += _full_block(A, name, labels)
+            continue
         blocks = _blocks(A)
         single = {b[0] for b in blocks if len(b) == 1 and A[b[0], b[0]] != 0.0}
         for block in blocks:
             if len(block) > 1:
-                label = "cov(" + ", ".join(labels[i] for i in block) + ")"
-                out.append(_Group(name, block, True, label))
+                out.append(_Group(name, block, True, _block_name(labels, block)))
         if name == "Q":
             for comp in model.components:
                 for tie in comp.tied:
@@ -111,6 +118,26 @@ def variance_groups(model: StateSpaceModel, estimate: tuple[str, ...]) -> list[_
         for i in sorted(single):
             out.append(_Group(name, (i,), False, f"sigma2.{labels[i]}"))
     return out
+
+
+def _block_name(labels: list[str], block: tuple[int, ...]) -> str:
+    return "cov(" + ", ".join(labels[i] for i in block) + ")"
+
+
+def _full_block(A: np.ndarray, name: str, labels: list[str]) -> list[_Group]:
+    """One full covariance block over the non-zero diagonal entries of A (a scalar variance
+    when there is one)."""
+    idx = tuple(int(i) for i in np.flatnonzero(np.diag(A) != 0.0))
+    if not idx:
+        return []
+    try:
+        np.linalg.cholesky(A[np.ix_(idx, idx)])
+    except np.linalg.LinAlgError:
+        raise ValueError(f"covariance='full' needs a positive-definite start for the free "
+                         f"block of {name} (entries {list(idx)})") from None
+    if len(idx) == 1:
+        return [_Group(name, idx, False, f"sigma2.{labels[idx[0]]}")]
+    return [_Group(name, idx, True, _block_name(labels, idx))]
 
 
 def variance_parameterization(
