@@ -254,7 +254,7 @@ def main(argv=None) -> int:
 
         it_ours, it_other = 100, 3
         t = median_time(lambda: fit_em(long_y, dlm.LocalLevel(1.0, 1.0), max_iter=it_ours,
-                                       tol=0.0), reps) / it_ours
+                                       tol=0.0, accelerate=None), reps) / it_ours
         others = [
             ("pykalman", median_time(lambda: pykalman_em(long_y, it_other), 1) / it_other
              if have("pykalman") else None),

@@ -652,7 +652,7 @@ def fit_em(
     estimate: tuple[str, ...] | list[str] = ("H", "Q"),
     fixed: dict | None = None,
     covariance: str = "structure",
-    accelerate: str | None = None,
+    accelerate: str | None = "squarem",
     convention: str = "statsmodels",
     callback: Any = None,
 ) -> EMResult:
@@ -714,8 +714,12 @@ def fit_em(
         "structure" keeps the start's pattern of zeros and ties; "full" estimates one full
         covariance block for each of H and Q over its non-zero diagonal entries, from any
         positive-definite start (a diagonal one included).
-    accelerate : {None, "squarem"}, default None
-        "squarem": the squared extrapolation of Varadhan and Roland (2008, scheme SqS3), on
+    accelerate : {"squarem", None}, default "squarem"
+        None: plain EM, one M-step per iteration; it converges linearly and needed 157 to
+        1022 iterations to the default ``tol`` on the Nile local level and trend +
+        seasonal(12) of the airline and UK drivers data (docs/estimation.md has the table),
+        so the default ``max_iter`` stops it short.  "squarem" (13 to 31 cycles, 26 to 60 EM
+        steps there): the squared extrapolation of Varadhan and Roland (2008, scheme SqS3), on
         log variances and log-Cholesky factors (so every proposed point is feasible).  Its
         monotonicity safeguard: a cycle makes two EM steps :math:`\theta_1, \theta_2` from
         :math:`\theta_0` and proposes :math:`\theta_0 - 2\alpha r + \alpha^2 v`
@@ -843,8 +847,8 @@ def fit_em(
                                                 f"scaled score {score:.3g} <= {bound:.3g}")
                     break
             if it >= max_iter:
-                if step_small and score > bound:
-                    message += f" (scaled score {score:.3g} > {bound:.3g})"
+                message += f" (scaled score {score:.3g} {'>' if score > bound else '<='} " \
+                           f"{bound:.3g})"
                 break
             if jump is not None:  # an accepted jump step is an iteration of its own
                 point = run.point(*jump)
