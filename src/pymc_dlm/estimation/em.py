@@ -201,10 +201,12 @@ class EMResult(FitStatistics):
 
 # ------------------------------------------------------------------------------- structure
 class _Setup:
-    """What stays fixed during the iterations: the groups, masks and the initial-state mode."""
+    """What stays fixed during the iterations: the groups, masks, the initial-state mode and
+    the stationary blocks with a closed-form M-step (read from ``sys``, the start with the
+    fixed values in place; ``model``'s values when None)."""
 
     def __init__(self, model: StateSpaceModel, y: np.ndarray, groups: list[_Group],
-                 fixed: set, estimate: tuple[str, ...]):
+                 fixed: set, estimate: tuple[str, ...], sys=None):
         self.groups = groups
         self.free = [g for g in groups if g.name not in fixed]
         self.y = y
@@ -219,7 +221,7 @@ class _Setup:
             self.P0 = np.array(model.P0, dtype=np.float64)
         self.init = tuple(e for e in estimate if e in ("a1", "P1", "a0", "P0"))
         self.initial_blocks = {} if self.before else _stationary_blocks(
-            system_arrays(model), self.stationary, groups, self.free)
+            system_arrays(model) if sys is None else sys, self.stationary, self.free)
 
     def with_initial(self, sys):
         """sys with P1 (stationary block, or a1/P1 from a0/P0) following T, R, Q."""
@@ -243,8 +245,7 @@ def _reach(T: np.ndarray, R: np.ndarray, cols: np.ndarray) -> np.ndarray:
     return hit
 
 
-def _stationary_blocks(sys, stationary: tuple, groups: list[_Group],
-                       free: list[_Group]) -> dict:
+def _stationary_blocks(sys, stationary: tuple, free: list[_Group]) -> dict:
     r"""The free scalar variance groups of Q whose share of the stationary block of P1 has
     a closed-form M-step (module notes, "P1 following Q"): ``{group name: (states, L)}``
     with the states of its support :math:`\mathcal S_g` (indices into the state vector)
@@ -822,7 +823,7 @@ def fit_em(
             if val.ndim != 0 or not np.isfinite(val) or val < 0:
                 raise ValueError(f"fixed[{name!r}] must be a variance >= 0; got {value!r}")
             A[0, idx, idx] = float(val)
-    st = _Setup(model, y_arr, groups, set(fixed), estimate)
+    st = _Setup(model, y_arr, groups, set(fixed), estimate, sys)
     run = _Runner(st)
     init = (st.a0, st.P0) if before else None
     with threadpool_limits(1):
