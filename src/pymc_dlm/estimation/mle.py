@@ -511,6 +511,154 @@ def _zero_variances_to_leave(model: StateSpaceModel, moved: StateSpaceModel, y: 
     return bad
 
 
+class ConeCheck(NamedTuple):
+    r"""The first-order condition at one singular covariance block of H or Q.
+
+    ``matrix`` ("H" or "Q") and ``index`` (its rows and columns) name the block
+    :math:`\Sigma`; ``eigenvalues`` are Sigma's (ascending) and ``null`` (k, q) the orthonormal
+    basis U of its near-null space (eigenvalues below ``_SMALL`` times the data's scale);
+    ``gradient`` (k, k) is :math:`G = \partial\ell/\partial\Sigma` (symmetrised);
+    ``derivative`` the largest eigenvalue of :math:`U'GU`, i.e. the largest
+    :math:`d\ell/d\epsilon` along :math:`\Sigma + \epsilon uu'` over unit u in the null space,
+    attained at ``direction`` (k,).
+    """
+
+    matrix: str
+    index: tuple
+    eigenvalues: np.ndarray
+    null: np.ndarray
+    gradient: np.ndarray
+    derivative: float
+    direction: np.ndarray
+
+    @property
+    def label(self) -> str:
+        return f"{self.matrix} block {tuple(int(i) for i in self.index)}"
+
+
+def _singular_blocks(model: StateSpaceModel, moved: Callable[[], StateSpaceModel],
+                     scale: float | Callable[[], float], min_size: int = 2) -> list[tuple]:
+    """(matrix, index, eigenvalues, null basis) of each block of constant numeric H and Q
+    with at least ``min_size`` rows whose smallest eigenvalue is below ``_SMALL * scale`` and
+    that a free parameter moves (it differs in ``moved()``, called only when some block is
+    singular).  Blocks: the connected pattern of non-zero entries, as
+    :func:`~pymc_dlm.estimation.structure.variance_groups` reads them."""
+    from .structure import _blocks
+
+    out: list[tuple] = []
+    if not model.is_numeric:
+        return out
+    other = None
+    for name in ("H", "Q"):
+        if model.time_varying(name):
+            continue
+        A = np.asarray(getattr(model, name), dtype=np.float64)
+        if A.shape[0] < min_size or (min_size > 1 and not np.any(A - np.diag(np.diag(A)))):
+            continue  # scalar variances only: the log-variance path of maximize
+        for block in _blocks(A):
+            ix = np.ix_(block, block)
+            if len(block) < min_size:
+                continue
+            w, V = np.linalg.eigh(0.5 * (A[ix] + A[ix].T))
+            scale = scale() if callable(scale) else scale  # only where a block has 2+ rows
+            if w[0] >= _SMALL * scale:
+                continue
+            other = moved() if other is None else other
+            B = getattr(other, name)
+            if other.time_varying(name) or np.array_equal(A[ix], np.asarray(B, float)[ix]):
+                continue  # held where it is: singular by construction, not at a boundary
+            out.append((name, block, w, V[:, w < _SMALL * scale]))
+    return out
+
+
+def _covariance_gradients(model: StateSpaceModel, y: np.ndarray, plan: Any, blocks: list,
+                          options: dict) -> list[np.ndarray]:
+    r"""The exact :math:`\partial\ell/\partial\Sigma` of each block ``(matrix, index, ...)``
+    of constant H or Q at ``model``, everything else held: the fused engine's adjoint pass
+    through ``pt.grad``, with the blocks' entries read from one input vector and the rest of
+    H and Q constant (so a diagonal H stays structurally diagonal for the diffuse steps).
+    Compiled once per structure and memoised as the fits are (:func:`_compiled`)."""
+    v = pt.dvector("cov")
+    mats = {k: pt.as_tensor_variable(np.asarray(getattr(model, k), dtype=np.float64))
+            for k in dict.fromkeys(b[0] for b in blocks)}
+    values, spans, j = [], [], 0
+    for name, block, *_ in blocks:
+        rows, cols = (x.ravel() for x in np.meshgrid(block, block, indexing="ij"))
+        mats[name] = pt.set_subtensor(mats[name][rows, cols], v[j:j + rows.size])
+        values.append(np.asarray(getattr(model, name), dtype=np.float64)[rows, cols])
+        spans.append((j, j + rows.size, len(block)))
+        j += rows.size
+    with pytensor.config.change_flags(traceback__limit=0):
+        ll = fused.loglike(symbolic.system_tensors(model.replace(**mats)), y, plan, **options)
+        fn = _compiled(v, ll)
+    g = np.asarray(fn(np.concatenate(values))[1], dtype=np.float64)
+    return [g[a:b].reshape(k, k) for a, b, k in spans]
+
+
+def _cone_conditions(model: StateSpaceModel, moved: Callable[[], StateSpaceModel],
+                     y: np.ndarray, plan: Any, scale: float | Callable[[], float],
+                     options: dict, min_size: int = 2) -> list[ConeCheck]:
+    r"""The first-order condition on the cone of positive semi-definite matrices at each
+    singular free block of H and Q (:func:`_singular_blocks`).
+
+    At a singular :math:`\Sigma` with null space U the feasible directions D have
+    :math:`U'DU \succeq 0`; the log-likelihood does not rise to first order along them when
+    :math:`U'GU \preceq 0`, :math:`G = \partial\ell/\partial\Sigma` (the other directions are
+    the interior condition, which the gradient in psi covers where psi moves there).  Empty,
+    at no cost beyond the eigen-decompositions, when no block is singular.
+    """
+    blocks = _singular_blocks(model, moved, scale, min_size)
+    if not blocks:
+        return []
+    out = []
+    for (name, block, w, U), G in zip(blocks, _covariance_gradients(model, y, plan, blocks,
+                                                                      options), strict=True):
+        G = 0.5 * (G + G.T)
+        mu, z = np.linalg.eigh(U.T @ G @ U)
+        out.append(ConeCheck(name, tuple(block), w, U, G, float(mu[-1]), U @ z[:, -1]))
+    return out
+
+
+def _check_cone(fit: Maximum, fitted: StateSpaceModel, at: Callable, y: np.ndarray,
+                plan: Any, options: dict) -> Maximum:
+    r"""fit_mle's first-order check of the full covariance blocks at the returned point
+    (:func:`_cone_conditions`): ``converged`` becomes False when the log-likelihood rises as
+    variance is added along a null direction u of a singular block,
+    :math:`s\,u'Gu > 10^{-5}\max(1, |\ell|)` (s the data's scale, as for a scalar variance
+    at zero); the message names the block, u and the value."""
+    scale: list = []  # the data's scale, computed only when some block has 2+ rows
+
+    def data_scale_once() -> float:
+        if not scale:
+            scale.append(data_scale(y))
+        return scale[0]
+
+    x = np.where(np.isfinite(fit.x), fit.x, _ZERO)
+    checks = _cone_conditions(fitted, lambda: at(x + 1e-3 * ~fit.fixed), y, plan,
+                              data_scale_once, options)
+    if not checks:
+        return fit
+    tol_ll = _GRAD_TOL * max(1.0, abs(fit.log_likelihood))
+    converged, notes = fit.converged, []
+    for c in checks:
+        kappa = c.derivative * scale[0]
+        u = np.array2string(c.direction, precision=3, separator=", ")
+        note = (f"{c.label} singular (smallest eigenvalue {c.eigenvalues[0]:.2g}), max scaled "
+                f"d loglik along u u' over its null space {kappa:.3g} at u = {u} ")
+        if kappa <= tol_ll:
+            notes.append(note + f"(KKT on the covariance cone: <= {tol_ll:.2g})")
+        elif not np.isfinite(kappa):
+            converged = False
+            notes.append(note + "(not finite: the condition on the covariance cone could not "
+                         "be checked)")
+        else:
+            converged = False
+            notes.append(note + f"> {tol_ll:.2g}: the log-likelihood rises as variance is "
+                         "added along u (KKT on the covariance cone fails); start that block "
+                         "at full rank")
+    return fit._replace(converged=bool(converged), message=fit.message + "; " + "; ".join(notes))
+
+
 def fit_mle(model_fn: Callable[[Any], StateSpaceModel] | StateSpaceModel, y: Any,
             init_params: Any = None, *, optimizer: str = "L-BFGS-B",
             param_names: Any = None, fixed: dict | None = None,
@@ -668,6 +816,7 @@ def fit_mle(model_fn: Callable[[Any], StateSpaceModel] | StateSpaceModel, y: Any
                 f"; {', '.join(bad)} near zero, but the log-likelihood rises as it leaves "
                 "zero (KKT fails): start it larger, or name the parameter 'log sigma2.*' "
                 "for restarts"))
+    fit = _check_cone(fit, fitted, at, y_arr, plan, options)
     return MLEResult(
         model=fitted, params=fit.x, log_likelihood=fit.log_likelihood, converged=fit.converged,
         n_iter=fit.n_iter, bse=fit.bse, cov_params=fit.cov,
