@@ -56,8 +56,10 @@ class MLEResult(FitStatistics):
         True only when the first-order conditions hold at ``params``: every interior free
         parameter has max |gradient| <= 1e-5 max(1, |log-likelihood|), every log-variance at
         zero satisfies the KKT sign condition (the log-likelihood does not rise when it leaves
-        zero), and the observed information of the interior parameters is positive definite;
-        ``message`` says what was measured.
+        zero), every singular full covariance block of H or Q satisfies the condition on the
+        cone of positive semi-definite matrices (:func:`fit_mle`, Notes), and the observed
+        information of the interior parameters is positive definite; ``message`` says what
+        was measured.
     n_iter : int
     bse : (k,) ndarray
         Standard errors of ``params``: square roots of the diagonal of the inverse observed
@@ -734,6 +736,28 @@ def fit_mle(model_fn: Callable[[Any], StateSpaceModel] | StateSpaceModel, y: Any
     leaves zero) is checked with the exact gradient; when it fails the variance restarts on a
     grid of values scaled by the data's variance.  ``converged`` is True only when the
     first-order conditions hold at the returned point.
+
+    Full covariance blocks (H or Q with free off-diagonal entries: a SUTSE model's
+    :math:`\Sigma = LL'`, a VAR's innovation covariance) have their boundary at singular
+    matrices, where the gradient with respect to a vanishing Cholesky diagonal (or its log)
+    vanishes too, so the test in psi cannot see whether the likelihood would rise by adding
+    variance.  At the returned point every constant block of H and Q (the connected pattern
+    of its non-zero entries) with two or more rows that some free parameter moves is
+    eigen-decomposed; when its smallest eigenvalue is below :math:`10^{-7} s` (s the data's
+    variance scale, as for a scalar variance) the block :math:`\Sigma` is at the boundary of
+    the cone of positive semi-definite matrices, with null space U (the eigenvectors below
+    that bound).  Adding variance along a unit :math:`u = Uz` changes the log-likelihood at
+    the rate :math:`d\ell/d\epsilon\,[\Sigma + \epsilon uu'] = u'Gu`, with
+    :math:`G = \partial\ell/\partial\Sigma` exact (the fused engine's adjoint pass, every
+    other system matrix held), so the condition is
+    :math:`s\,\lambda_{\max}(U'GU) \le 10^{-5}\max(1, |\ell|)`, the scalar KKT condition
+    when the block is 1x1.  When it fails ``converged`` is False and the message names the
+    block, the direction u and the value; start that block at full rank (there is no
+    automatic restart: the direction cannot be mapped back through an arbitrary
+    ``model_fn``).  A block that no free parameter moves is the model's own structure and is
+    not checked; rank-deficient disturbances belong in R (D&K's Q is positive definite).
+    Scalar variances do not take this path, and a model without full blocks pays only a
+    look at H's and Q's off-diagonal entries (about 20-40 us per fit).
 
     The compiled log-likelihood and gradient of the last few distinct graphs are kept: a
     repeated fit of the same model structure on the same data (any parameter values) skips
