@@ -241,3 +241,22 @@ def test_cone_condition_on_a_1x1_block_is_the_scalar_kkt_value():
     scalar = [c for c in cone(at_zero, min_size=1) if c.matrix == "H"]
     assert [c.index for c in scalar] == [(1,)]
     assert scalar[0].derivative * s == pytest.approx(kappa[4], rel=1e-6)
+
+
+def test_the_automatic_parameterisation_restarts_a_trapped_block():
+    """Handed the numeric SUTSE model with Q nearly singular (L22 = 1e-6, the trap: the
+    gradient in log L22 vanishes) where the data want full rank, fit_mle's own
+    log-Cholesky parameters map the failing direction back: the block restarts at the best
+    of Q + c s uu' and the fit reaches the maximum found from a full-rank start with the
+    hand-written Cholesky function (to 1e-6), converged."""
+    from pymc_dlm.estimation import fit_mle
+
+    trap = dlm.SUTSE(dlm.LocalLevel(1.0), [[[1.0, 0.6], [0.6, 0.36 + 1e-12]]], np.eye(2),
+                     series=["a", "b"])
+    res = fit_mle(trap, rank_one_levels(), fixed={"sigma2.obs[1]": 0.01})
+    ref = cholesky_fit((("log sigma2.obs[1]", np.log(0.01)),))
+    assert ref.converged and np.linalg.eigvalsh(ref.model.Q)[0] > 0.1
+    assert res.converged, res.message
+    assert "restarted with the singular block(s) inflated" in res.message
+    assert res.restarts >= 1
+    assert res.log_likelihood == pytest.approx(ref.log_likelihood, abs=1e-6)

@@ -577,24 +577,44 @@ def _covariance_gradients(model: StateSpaceModel, y: np.ndarray, plan: Any, bloc
                           options: dict) -> list[np.ndarray]:
     r"""The exact :math:`\partial\ell/\partial\Sigma` of each block ``(matrix, index, ...)``
     of constant H or Q at ``model``, everything else held: the fused engine's adjoint pass
-    through ``pt.grad``, with the blocks' entries read from one input vector and the rest of
-    H and Q constant (so a diagonal H stays structurally diagonal for the diffuse steps).
-    Compiled once per structure and memoised as the fits are (:func:`_compiled`)."""
-    v = pt.dvector("cov")
-    mats = {k: pt.as_tensor_variable(np.asarray(getattr(model, k), dtype=np.float64))
-            for k in dict.fromkeys(b[0] for b in blocks)}
-    values, spans, j = [], [], 0
+    through ``pt.grad``.
+
+    The blocks' entries and then every numeric matrix of the model (a1, P1, or a0, P0 when
+    the initial state sits one step before y_1: P1 then follows Q, as does a stationary
+    block's) are read from one input vector, so one compiled graph (memoised as the fits'
+    are, :func:`_compiled`) serves every fit of a structure on the same data, whatever its
+    values; a diagonal H enters as ``pt.diag`` of its diagonal, structurally diagonal for the
+    diffuse steps."""
+    from ..spec import matrix as mx
+
+    before = model.a0 is not None or model.P0 is not None
+    names = ("Z", "d", "H", "T", "c", "R", "Q") + (("a0", "P0") if before else ("a1", "P1"))
+    values = {k: np.asarray(mx.evaluate(getattr(model, k), mx.NUMPY_OPS, k), dtype=np.float64)
+              for k in names}
+    theta = pt.dvector("theta")
+    flat, spans, j = [], [], 0
     for name, block, *_ in blocks:
         rows, cols = (x.ravel() for x in np.meshgrid(block, block, indexing="ij"))
-        mats[name] = pt.set_subtensor(mats[name][rows, cols], v[j:j + rows.size])
-        values.append(np.asarray(getattr(model, name), dtype=np.float64)[rows, cols])
-        spans.append((j, j + rows.size, len(block)))
+        flat.append(values[name][rows, cols])
+        spans.append((name, rows, cols, j, len(block)))
         j += rows.size
+    mats = {}
+    for k in names:
+        x = values[k]
+        if k == "H" and x.ndim == 2 and not np.any(x - np.diag(np.diag(x))):
+            x = np.diag(x)
+            mats[k] = pt.diag(theta[j:j + x.size])
+        else:
+            mats[k] = theta[j:j + x.size].reshape(x.shape)
+        flat.append(x.ravel())
+        j += x.size
+    for name, rows, cols, a, _ in spans:
+        mats[name] = pt.set_subtensor(mats[name][rows, cols], theta[a:a + rows.size])
     with pytensor.config.change_flags(traceback__limit=0):
         ll = fused.loglike(symbolic.system_tensors(model.replace(**mats)), y, plan, **options)
-        fn = _compiled(v, ll)
-    g = np.asarray(fn(np.concatenate(values))[1], dtype=np.float64)
-    return [g[a:b].reshape(k, k) for a, b, k in spans]
+        fn = _compiled(theta, ll)
+    g = np.asarray(fn(np.concatenate(flat))[1], dtype=np.float64)
+    return [g[a:a + k * k].reshape(k, k) for _, _, _, a, k in spans]
 
 
 def _cone_conditions(model: StateSpaceModel, moved: Callable[[], StateSpaceModel],
@@ -622,12 +642,13 @@ def _cone_conditions(model: StateSpaceModel, moved: Callable[[], StateSpaceModel
 
 
 def _check_cone(fit: Maximum, fitted: StateSpaceModel, at: Callable, y: np.ndarray,
-                plan: Any, options: dict) -> Maximum:
+                plan: Any, options: dict) -> tuple[Maximum, list[ConeCheck]]:
     r"""fit_mle's first-order check of the full covariance blocks at the returned point
     (:func:`_cone_conditions`): ``converged`` becomes False when the log-likelihood rises as
     variance is added along a null direction u of a singular block,
     :math:`s\,u'Gu > 10^{-5}\max(1, |\ell|)` (s the data's scale, as for a scalar variance
-    at zero); the message names the block, u and the value."""
+    at zero); the message names the block, u and the value.  Also returns the blocks that
+    fail (with a finite value)."""
     scale: list = []  # the data's scale, computed only when some block has 2+ rows
 
     def data_scale_once() -> float:
@@ -639,9 +660,9 @@ def _check_cone(fit: Maximum, fitted: StateSpaceModel, at: Callable, y: np.ndarr
     checks = _cone_conditions(fitted, lambda: at(x + 1e-3 * ~fit.fixed), y, plan,
                               data_scale_once, options)
     if not checks:
-        return fit
+        return fit, []
     tol_ll = _GRAD_TOL * max(1.0, abs(fit.log_likelihood))
-    converged, notes = fit.converged, []
+    converged, notes, failed = fit.converged, [], []
     for c in checks:
         kappa = c.derivative * scale[0]
         u = np.array2string(c.direction, precision=3, separator=", ")
@@ -655,10 +676,50 @@ def _check_cone(fit: Maximum, fitted: StateSpaceModel, at: Callable, y: np.ndarr
                          "be checked)")
         else:
             converged = False
+            failed.append(c)
             notes.append(note + f"> {tol_ll:.2g}: the log-likelihood rises as variance is "
                          "added along u (KKT on the covariance cone fails); start that block "
                          "at full rank")
-    return fit._replace(converged=bool(converged), message=fit.message + "; " + "; ".join(notes))
+    return fit._replace(converged=bool(converged),
+                        message=fit.message + "; " + "; ".join(notes)), failed
+
+
+def _inflated_start(model: StateSpaceModel, x: np.ndarray, fixed: np.ndarray,
+                    failed: list[ConeCheck], fn: Callable, scale: float) -> np.ndarray | None:
+    r"""A restart for fit_mle's automatic parameterisation of ``model``
+    (:func:`~pymc_dlm.estimation.structure.variance_parameterization`, whose full blocks are
+    log-Cholesky factors, so a direction of :math:`\Sigma` maps back to psi): each failed
+    block :math:`\Sigma` that is a free full group becomes the best (by log-likelihood) of
+    :math:`\Sigma + c\,s\,uu'`, c in ``_GRID``, u its failing direction.  None when no
+    failed block is such a group."""
+    from .structure import variance_groups
+
+    x = np.where(np.isfinite(x), x, _ZERO)
+    changed = False
+    j = 0
+    for g in variance_groups(model, ("H", "Q")):
+        span = slice(j, j + g.n_free)
+        j += g.n_free
+        match = [c for c in failed if g.full and (c.matrix, c.index) == (g.matrix, g.index)]
+        if not match or fixed[span].any():
+            continue
+        k = len(g.index)
+        rows, cols = np.tril_indices(k, -1)
+        L = np.diag(np.exp(x[span][:k]))
+        L[rows, cols] = x[span][k:]
+        trials = []
+        for c in _GRID:
+            Lc = np.linalg.cholesky(L @ L.T + c * scale * np.outer(match[0].direction,
+                                                                   match[0].direction))
+            z = x.copy()
+            z[span] = np.concatenate([np.log(np.diag(Lc)), Lc[rows, cols]])
+            ll = float(fn(z)[0])
+            trials.append((ll if np.isfinite(ll) else -np.inf, z[span]))
+        best = max(trials, key=lambda t: t[0])
+        if np.isfinite(best[0]):
+            x[span] = best[1]
+            changed = True
+    return x if changed else None
 
 
 def fit_mle(model_fn: Callable[[Any], StateSpaceModel] | StateSpaceModel, y: Any,
@@ -787,8 +848,9 @@ def fit_mle(model_fn: Callable[[Any], StateSpaceModel] | StateSpaceModel, y: Any
     """
     if method is not None:
         optimizer = method
-    auto = False
+    auto, source = False, None
     if isinstance(model_fn, StateSpaceModel):
+        source = model_fn
         if init_params is not None:
             raise ValueError("init_params is read off the model when model_fn is a "
                              "StateSpaceModel; pass the starting values in the model")
@@ -829,18 +891,34 @@ def fit_mle(model_fn: Callable[[Any], StateSpaceModel] | StateSpaceModel, y: Any
         return spec.substitute({id(leaf): np.asarray(v)
                                 for leaf, v in zip(found, values, strict=True)})
 
-    fitted = at(fit.x)
-    if fit.converged and not variances.any() and np.all(np.isfinite(fit.x)):
-        # a function whose parameters are not named as log-variances: no restarts, but no
-        # "converged" at a variance near zero that the likelihood wants to leave either
-        bad = _zero_variances_to_leave(fitted, at(fit.x + 1e-3 * ~fit.fixed), y_arr,
-                                       data_scale(y_arr), fit.log_likelihood, options)
-        if bad:
-            fit = fit._replace(converged=False, message=fit.message + (
-                f"; {', '.join(bad)} near zero, but the log-likelihood rises as it leaves "
-                "zero (KKT fails): start it larger, or name the parameter 'log sigma2.*' "
-                "for restarts"))
-    fit = _check_cone(fit, fitted, at, y_arr, plan, options)
+    def checked(fit: Maximum) -> tuple:
+        fitted = at(fit.x)
+        if fit.converged and not variances.any() and np.all(np.isfinite(fit.x)):
+            # a function whose parameters are not named as log-variances: no restarts, but no
+            # "converged" at a variance near zero that the likelihood wants to leave either
+            bad = _zero_variances_to_leave(fitted, at(fit.x + 1e-3 * ~fit.fixed), y_arr,
+                                           data_scale(y_arr), fit.log_likelihood, options)
+            if bad:
+                fit = fit._replace(converged=False, message=fit.message + (
+                    f"; {', '.join(bad)} near zero, but the log-likelihood rises as it leaves "
+                    "zero (KKT fails): start it larger, or name the parameter 'log sigma2.*' "
+                    "for restarts"))
+        return (*_check_cone(fit, fitted, at, y_arr, plan, options), fitted)
+
+    fit, failed, fitted = checked(fit)
+    start = (_inflated_start(source, fit.x, fit.fixed, failed, fn, data_scale(y_arr))
+             if failed and source is not None and not concentrate_scale else None)
+    if start is not None:  # the automatic parameterisation maps the direction back to psi
+        with _blas_one_thread():
+            again = maximize(fn, start, optimizer=optimizer, maxiter=maxiter, tol=tol,
+                             variances=variances, scale=data_scale(y_arr), fixed=fixed_mask)
+        again = again._replace(
+            n_iter=fit.n_iter + again.n_iter, restarts=fit.restarts + again.restarts + 1,
+            message=again.message + "; restarted with the singular block(s) inflated along "
+            "the failing direction")
+        again, _, fitted_again = checked(again)
+        if again.log_likelihood > fit.log_likelihood:
+            fit, fitted = again, fitted_again
     return MLEResult(
         model=fitted, params=fit.x, log_likelihood=fit.log_likelihood, converged=fit.converged,
         n_iter=fit.n_iter, bse=fit.bse, cov_params=fit.cov,
