@@ -812,11 +812,14 @@ def fit_mle(model_fn: Callable[[Any], StateSpaceModel] | StateSpaceModel, y: Any
     :math:`G = \partial\ell/\partial\Sigma` exact (the fused engine's adjoint pass, every
     other system matrix held), so the condition is
     :math:`s\,\lambda_{\max}(U'GU) \le 10^{-5}\max(1, |\ell|)`, the scalar KKT condition
-    when the block is 1x1.  When it fails ``converged`` is False and the message names the
-    block, the direction u and the value; start that block at full rank (there is no
-    automatic restart: the direction cannot be mapped back through an arbitrary
-    ``model_fn``).  A block that no free parameter moves is the model's own structure and is
-    not checked; rank-deficient disturbances belong in R (D&K's Q is positive definite).
+    when the block is 1x1.  When it fails and ``model_fn`` is a numeric model (its full
+    blocks are then log-Cholesky factors, which map a direction back to psi), the block
+    restarts at the best of :math:`\Sigma + c\,s\,uu'`, :math:`c \in \{10^{-4}, 10^{-2},
+    1\}`, and the better of the two fits is returned; with a function (which cannot be
+    inverted) ``converged`` is False and the message names the block, the direction u and
+    the value: start that block at full rank.  Time-varying H and Q are not checked.  A
+    block that no free parameter moves is the model's own structure and is not checked
+    either; rank-deficient disturbances belong in R (D&K's Q is positive definite).
     Scalar variances do not take this path, and a model without full blocks pays only a
     look at H's and Q's off-diagonal entries (about 20-40 us per fit).
 
