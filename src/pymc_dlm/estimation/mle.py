@@ -922,6 +922,9 @@ def fit_mle(model_fn: Callable[[Any], StateSpaceModel] | StateSpaceModel, y: Any
         again, _, fitted_again = checked(again)
         if again.log_likelihood > fit.log_likelihood:
             fit, fitted = again, fitted_again
+        else:
+            fit = fit._replace(message=fit.message + "; a restart with the block(s) inflated "
+                               f"ended lower ({again.log_likelihood:.6f})")
     return MLEResult(
         model=fitted, params=fit.x, log_likelihood=fit.log_likelihood, converged=fit.converged,
         n_iter=fit.n_iter, bse=fit.bse, cov_params=fit.cov,
