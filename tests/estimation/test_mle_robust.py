@@ -103,10 +103,10 @@ def test_formula_fit_reaches_the_maximum_from_extreme_starts(shift):
 #
 # Two series whose levels share one disturbance (true level covariance (1, 0.6)(1, 0.6)', rank
 # one), fitted with Q = LL' (log-Cholesky) and log observation variances.  At the maximum the
-# Cholesky diagonal log L11 runs to about -16: Q is singular, the gradient in psi vanishes in
-# every direction, and only the cone condition says whether the likelihood would rise by
-# adding variance along Q's null direction.  One compiled likelihood (and one compiled
-# dl/dQ) serves every test below.
+# Cholesky diagonal log L22 ("log chol[11]") runs to about -16: Q is singular, the gradient in
+# psi vanishes in every direction, and only the cone condition says whether the likelihood
+# would rise by adding variance along Q's null direction.  The function's compiled likelihood
+# and one compiled dl/dQ serve the first three tests (cold, the five cost ~20 s).
 
 CHOL_NAMES = ("log chol[00]", "log chol[11]", "chol[10]", "log sigma2.obs[0]",
               "log sigma2.obs[1]")
