@@ -56,8 +56,10 @@ class MLEResult(FitStatistics):
         True only when the first-order conditions hold at ``params``: every interior free
         parameter has max |gradient| <= 1e-5 max(1, |log-likelihood|), every log-variance at
         zero satisfies the KKT sign condition (the log-likelihood does not rise when it leaves
-        zero), and the observed information of the interior parameters is positive definite;
-        ``message`` says what was measured.
+        zero), every singular full covariance block of H or Q satisfies the condition on the
+        cone of positive semi-definite matrices (:func:`fit_mle`, Notes), and the observed
+        information of the interior parameters is positive definite; ``message`` says what
+        was measured.
     n_iter : int
     bse : (k,) ndarray
         Standard errors of ``params``: square roots of the diagonal of the inverse observed
@@ -511,6 +513,215 @@ def _zero_variances_to_leave(model: StateSpaceModel, moved: StateSpaceModel, y: 
     return bad
 
 
+class ConeCheck(NamedTuple):
+    r"""The first-order condition at one singular covariance block of H or Q.
+
+    ``matrix`` ("H" or "Q") and ``index`` (its rows and columns) name the block
+    :math:`\Sigma`; ``eigenvalues`` are Sigma's (ascending) and ``null`` (k, q) the orthonormal
+    basis U of its near-null space (eigenvalues below ``_SMALL`` times the data's scale);
+    ``gradient`` (k, k) is :math:`G = \partial\ell/\partial\Sigma` (symmetrised);
+    ``derivative`` the largest eigenvalue of :math:`U'GU`, i.e. the largest
+    :math:`d\ell/d\epsilon` along :math:`\Sigma + \epsilon uu'` over unit u in the null space,
+    attained at ``direction`` (k,).
+    """
+
+    matrix: str
+    index: tuple
+    eigenvalues: np.ndarray
+    null: np.ndarray
+    gradient: np.ndarray
+    derivative: float
+    direction: np.ndarray
+
+    @property
+    def label(self) -> str:
+        return f"{self.matrix} block {tuple(int(i) for i in self.index)}"
+
+
+def _singular_blocks(model: StateSpaceModel, moved: Callable[[], StateSpaceModel],
+                     scale: float | Callable[[], float], min_size: int = 2) -> list[tuple]:
+    """(matrix, index, eigenvalues, null basis) of each block of constant numeric H and Q
+    with at least ``min_size`` rows whose smallest eigenvalue is below ``_SMALL * scale`` and
+    that a free parameter moves (it differs in ``moved()``, called only when some block is
+    singular).  Blocks: the connected pattern of non-zero entries, as
+    :func:`~pymc_dlm.estimation.structure.variance_groups` reads them."""
+    from .structure import _blocks
+
+    out: list[tuple] = []
+    if not model.is_numeric:
+        return out
+    other = None
+    for name in ("H", "Q"):
+        if model.time_varying(name):
+            continue
+        A = np.asarray(getattr(model, name), dtype=np.float64)
+        if A.shape[0] < min_size or (min_size > 1 and not np.any(A - np.diag(np.diag(A)))):
+            continue  # scalar variances only: the log-variance path of maximize
+        for block in _blocks(A):
+            ix = np.ix_(block, block)
+            if len(block) < min_size:
+                continue
+            w, V = np.linalg.eigh(0.5 * (A[ix] + A[ix].T))
+            scale = scale() if callable(scale) else scale  # only where a block has 2+ rows
+            if w[0] >= _SMALL * scale:
+                continue
+            other = moved() if other is None else other
+            B = getattr(other, name)
+            if other.time_varying(name) or np.array_equal(A[ix], np.asarray(B, float)[ix]):
+                continue  # held where it is: singular by construction, not at a boundary
+            out.append((name, block, w, V[:, w < _SMALL * scale]))
+    return out
+
+
+def _covariance_gradients(model: StateSpaceModel, y: np.ndarray, plan: Any, blocks: list,
+                          options: dict) -> list[np.ndarray]:
+    r"""The exact :math:`\partial\ell/\partial\Sigma` of each block ``(matrix, index, ...)``
+    of constant H or Q at ``model``, everything else held: the fused engine's adjoint pass
+    through ``pt.grad``.
+
+    The blocks' entries and then every numeric matrix of the model (a1, P1, or a0, P0 when
+    the initial state sits one step before y_1: P1 then follows Q, as does a stationary
+    block's) are read from one input vector, so one compiled graph (memoised as the fits'
+    are, :func:`_compiled`) serves every fit of a structure on the same data, whatever its
+    values; a diagonal H enters as ``pt.diag`` of its diagonal, structurally diagonal for the
+    diffuse steps."""
+    from ..spec import matrix as mx
+
+    before = model.a0 is not None or model.P0 is not None
+    names = ("Z", "d", "H", "T", "c", "R", "Q") + (("a0", "P0") if before else ("a1", "P1"))
+    values = {k: np.asarray(mx.evaluate(getattr(model, k), mx.NUMPY_OPS, k), dtype=np.float64)
+              for k in names}
+    theta = pt.dvector("theta")
+    flat, spans, j = [], [], 0
+    for name, block, *_ in blocks:
+        rows, cols = (x.ravel() for x in np.meshgrid(block, block, indexing="ij"))
+        flat.append(values[name][rows, cols])
+        spans.append((name, rows, cols, j, len(block)))
+        j += rows.size
+    mats = {}
+    for k in names:
+        x = values[k]
+        if k == "H" and x.ndim == 2 and not np.any(x - np.diag(np.diag(x))):
+            x = np.diag(x)
+            mats[k] = pt.diag(theta[j:j + x.size])
+        else:
+            mats[k] = theta[j:j + x.size].reshape(x.shape)
+        flat.append(x.ravel())
+        j += x.size
+    for name, rows, cols, a, _ in spans:
+        mats[name] = pt.set_subtensor(mats[name][rows, cols], theta[a:a + rows.size])
+    with pytensor.config.change_flags(traceback__limit=0):
+        ll = fused.loglike(symbolic.system_tensors(model.replace(**mats)), y, plan, **options)
+        fn = _compiled(theta, ll)
+    g = np.asarray(fn(np.concatenate(flat))[1], dtype=np.float64)
+    return [g[a:a + k * k].reshape(k, k) for _, _, _, a, k in spans]
+
+
+def _cone_conditions(model: StateSpaceModel, moved: Callable[[], StateSpaceModel],
+                     y: np.ndarray, plan: Any, scale: float | Callable[[], float],
+                     options: dict, min_size: int = 2) -> list[ConeCheck]:
+    r"""The first-order condition on the cone of positive semi-definite matrices at each
+    singular free block of H and Q (:func:`_singular_blocks`).
+
+    At a singular :math:`\Sigma` with null space U the feasible directions D have
+    :math:`U'DU \succeq 0`; the log-likelihood does not rise to first order along them when
+    :math:`U'GU \preceq 0`, :math:`G = \partial\ell/\partial\Sigma` (the other directions are
+    the interior condition, which the gradient in psi covers where psi moves there).  Empty,
+    at no cost beyond the eigen-decompositions, when no block is singular.
+    """
+    blocks = _singular_blocks(model, moved, scale, min_size)
+    if not blocks:
+        return []
+    out = []
+    for (name, block, w, U), G in zip(blocks, _covariance_gradients(model, y, plan, blocks,
+                                                                      options), strict=True):
+        G = 0.5 * (G + G.T)
+        mu, z = np.linalg.eigh(U.T @ G @ U)
+        out.append(ConeCheck(name, tuple(block), w, U, G, float(mu[-1]), U @ z[:, -1]))
+    return out
+
+
+def _check_cone(fit: Maximum, fitted: StateSpaceModel, at: Callable, y: np.ndarray,
+                plan: Any, options: dict) -> tuple[Maximum, list[ConeCheck]]:
+    r"""fit_mle's first-order check of the full covariance blocks at the returned point
+    (:func:`_cone_conditions`): ``converged`` becomes False when the log-likelihood rises as
+    variance is added along a null direction u of a singular block,
+    :math:`s\,u'Gu > 10^{-5}\max(1, |\ell|)` (s the data's scale, as for a scalar variance
+    at zero); the message names the block, u and the value.  Also returns the blocks that
+    fail (with a finite value)."""
+    scale: list = []  # the data's scale, computed only when some block has 2+ rows
+
+    def data_scale_once() -> float:
+        if not scale:
+            scale.append(data_scale(y))
+        return scale[0]
+
+    x = np.where(np.isfinite(fit.x), fit.x, _ZERO)
+    checks = _cone_conditions(fitted, lambda: at(x + 1e-3 * ~fit.fixed), y, plan,
+                              data_scale_once, options)
+    if not checks:
+        return fit, []
+    tol_ll = _GRAD_TOL * max(1.0, abs(fit.log_likelihood))
+    converged, notes, failed = fit.converged, [], []
+    for c in checks:
+        kappa = c.derivative * scale[0]
+        u = np.array2string(c.direction, precision=3, separator=", ")
+        note = (f"{c.label} singular (smallest eigenvalue {c.eigenvalues[0]:.2g}), max scaled "
+                f"d loglik along u u' over its null space {kappa:.3g} at u = {u} ")
+        if kappa <= tol_ll:
+            notes.append(note + f"(KKT on the covariance cone: <= {tol_ll:.2g})")
+        elif not np.isfinite(kappa):
+            converged = False
+            notes.append(note + "(not finite: the condition on the covariance cone could not "
+                         "be checked)")
+        else:
+            converged = False
+            failed.append(c)
+            notes.append(note + f"> {tol_ll:.2g}: the log-likelihood rises as variance is "
+                         "added along u (KKT on the covariance cone fails); start that block "
+                         "at full rank")
+    return fit._replace(converged=bool(converged),
+                        message=fit.message + "; " + "; ".join(notes)), failed
+
+
+def _inflated_start(model: StateSpaceModel, x: np.ndarray, fixed: np.ndarray,
+                    failed: list[ConeCheck], fn: Callable, scale: float) -> np.ndarray | None:
+    r"""A restart for fit_mle's automatic parameterisation of ``model``
+    (:func:`~pymc_dlm.estimation.structure.variance_parameterization`, whose full blocks are
+    log-Cholesky factors, so a direction of :math:`\Sigma` maps back to psi): each failed
+    block :math:`\Sigma` that is a free full group becomes the best (by log-likelihood) of
+    :math:`\Sigma + c\,s\,uu'`, c in ``_GRID``, u its failing direction.  None when no
+    failed block is such a group."""
+    from .structure import variance_groups
+
+    x = np.where(np.isfinite(x), x, _ZERO)
+    changed = False
+    j = 0
+    for g in variance_groups(model, ("H", "Q")):
+        span = slice(j, j + g.n_free)
+        j += g.n_free
+        match = [c for c in failed if g.full and (c.matrix, c.index) == (g.matrix, g.index)]
+        if not match or fixed[span].any():
+            continue
+        k = len(g.index)
+        rows, cols = np.tril_indices(k, -1)
+        L = np.diag(np.exp(x[span][:k]))
+        L[rows, cols] = x[span][k:]
+        trials = []
+        for c in _GRID:
+            Lc = np.linalg.cholesky(L @ L.T + c * scale * np.outer(match[0].direction,
+                                                                   match[0].direction))
+            z = x.copy()
+            z[span] = np.concatenate([np.log(np.diag(Lc)), Lc[rows, cols]])
+            ll = float(fn(z)[0])
+            trials.append((ll if np.isfinite(ll) else -np.inf, z[span]))
+        best = max(trials, key=lambda t: t[0])
+        if np.isfinite(best[0]):
+            x[span] = best[1]
+            changed = True
+    return x if changed else None
+
+
 def fit_mle(model_fn: Callable[[Any], StateSpaceModel] | StateSpaceModel, y: Any,
             init_params: Any = None, *, optimizer: str = "L-BFGS-B",
             param_names: Any = None, fixed: dict | None = None,
@@ -587,6 +798,31 @@ def fit_mle(model_fn: Callable[[Any], StateSpaceModel] | StateSpaceModel, y: Any
     grid of values scaled by the data's variance.  ``converged`` is True only when the
     first-order conditions hold at the returned point.
 
+    Full covariance blocks (H or Q with free off-diagonal entries: a SUTSE model's
+    :math:`\Sigma = LL'`, a VAR's innovation covariance) have their boundary at singular
+    matrices, where the gradient with respect to a vanishing Cholesky diagonal (or its log)
+    vanishes too, so the test in psi cannot see whether the likelihood would rise by adding
+    variance.  At the returned point every constant block of H and Q (the connected pattern
+    of its non-zero entries) with two or more rows that some free parameter moves is
+    eigen-decomposed; when its smallest eigenvalue is below :math:`10^{-7} s` (s the data's
+    variance scale, as for a scalar variance) the block :math:`\Sigma` is at the boundary of
+    the cone of positive semi-definite matrices, with null space U (the eigenvectors below
+    that bound).  Adding variance along a unit :math:`u = Uz` changes the log-likelihood at
+    the rate :math:`d\ell/d\epsilon\,[\Sigma + \epsilon uu'] = u'Gu`, with
+    :math:`G = \partial\ell/\partial\Sigma` exact (the fused engine's adjoint pass, every
+    other system matrix held), so the condition is
+    :math:`s\,\lambda_{\max}(U'GU) \le 10^{-5}\max(1, |\ell|)`, the scalar KKT condition
+    when the block is 1x1.  When it fails and ``model_fn`` is a numeric model (its full
+    blocks are then log-Cholesky factors, which map a direction back to psi), the block
+    restarts at the best of :math:`\Sigma + c\,s\,uu'`, :math:`c \in \{10^{-4}, 10^{-2},
+    1\}`, and the better of the two fits is returned; with a function (which cannot be
+    inverted) ``converged`` is False and the message names the block, the direction u and
+    the value: start that block at full rank.  Time-varying H and Q are not checked.  A
+    block that no free parameter moves is the model's own structure and is not checked
+    either; rank-deficient disturbances belong in R (D&K's Q is positive definite).
+    Scalar variances do not take this path, and a model without full blocks pays only a
+    look at H's and Q's off-diagonal entries (about 20-40 us per fit).
+
     The compiled log-likelihood and gradient of the last few distinct graphs are kept: a
     repeated fit of the same model structure on the same data (any parameter values) skips
     PyTensor's compilation (Nile: about 20 ms per fit instead of 0.3 s).
@@ -615,8 +851,9 @@ def fit_mle(model_fn: Callable[[Any], StateSpaceModel] | StateSpaceModel, y: Any
     """
     if method is not None:
         optimizer = method
-    auto = False
+    auto, source = False, None
     if isinstance(model_fn, StateSpaceModel):
+        source = model_fn
         if init_params is not None:
             raise ValueError("init_params is read off the model when model_fn is a "
                              "StateSpaceModel; pass the starting values in the model")
@@ -657,17 +894,37 @@ def fit_mle(model_fn: Callable[[Any], StateSpaceModel] | StateSpaceModel, y: Any
         return spec.substitute({id(leaf): np.asarray(v)
                                 for leaf, v in zip(found, values, strict=True)})
 
-    fitted = at(fit.x)
-    if fit.converged and not variances.any() and np.all(np.isfinite(fit.x)):
-        # a function whose parameters are not named as log-variances: no restarts, but no
-        # "converged" at a variance near zero that the likelihood wants to leave either
-        bad = _zero_variances_to_leave(fitted, at(fit.x + 1e-3 * ~fit.fixed), y_arr,
-                                       data_scale(y_arr), fit.log_likelihood, options)
-        if bad:
-            fit = fit._replace(converged=False, message=fit.message + (
-                f"; {', '.join(bad)} near zero, but the log-likelihood rises as it leaves "
-                "zero (KKT fails): start it larger, or name the parameter 'log sigma2.*' "
-                "for restarts"))
+    def checked(fit: Maximum) -> tuple:
+        fitted = at(fit.x)
+        if fit.converged and not variances.any() and np.all(np.isfinite(fit.x)):
+            # a function whose parameters are not named as log-variances: no restarts, but no
+            # "converged" at a variance near zero that the likelihood wants to leave either
+            bad = _zero_variances_to_leave(fitted, at(fit.x + 1e-3 * ~fit.fixed), y_arr,
+                                           data_scale(y_arr), fit.log_likelihood, options)
+            if bad:
+                fit = fit._replace(converged=False, message=fit.message + (
+                    f"; {', '.join(bad)} near zero, but the log-likelihood rises as it leaves "
+                    "zero (KKT fails): start it larger, or name the parameter 'log sigma2.*' "
+                    "for restarts"))
+        return (*_check_cone(fit, fitted, at, y_arr, plan, options), fitted)
+
+    fit, failed, fitted = checked(fit)
+    start = (_inflated_start(source, fit.x, fit.fixed, failed, fn, data_scale(y_arr))
+             if failed and source is not None and not concentrate_scale else None)
+    if start is not None:  # the automatic parameterisation maps the direction back to psi
+        with _blas_one_thread():
+            again = maximize(fn, start, optimizer=optimizer, maxiter=maxiter, tol=tol,
+                             variances=variances, scale=data_scale(y_arr), fixed=fixed_mask)
+        again = again._replace(
+            n_iter=fit.n_iter + again.n_iter, restarts=fit.restarts + again.restarts + 1,
+            message=again.message + "; restarted with the singular block(s) inflated along "
+            "the failing direction")
+        again, _, fitted_again = checked(again)
+        if again.log_likelihood > fit.log_likelihood:
+            fit, fitted = again, fitted_again
+        else:
+            fit = fit._replace(message=fit.message + "; a restart with the block(s) inflated "
+                               f"ended lower ({again.log_likelihood:.6f})")
     return MLEResult(
         model=fitted, params=fit.x, log_likelihood=fit.log_likelihood, converged=fit.converged,
         n_iter=fit.n_iter, bse=fit.bse, cov_params=fit.cov,
