@@ -88,12 +88,21 @@ def _unmask_shared(shared: Any) -> None:
     shared.set_value = unmasking_set_value
 
 
-def _fold_diffuse(ll_t: Any, nd: int) -> Any:
-    """Fold the first min(nd, n - 1) terms into the next one: (n,) -> (n - k,)."""
+def _fold_diffuse(ll_t: Any, nd: int, y: Any) -> Any:
+    """Fold the first k = min(nd, n - 1) terms into the first later step with an observed row.
+
+    (n,) -> (n - k,): entry j is step k + 1 + j.  The target is the first step after the
+    diffuse period where y (n, p) has a value (entry 0 when none has), so that the steps
+    where y is wholly missing keep their term 0 exactly and can be left out of a pointwise
+    log-likelihood without changing its sum (``add_residuals``).  Symbolic in y: data set
+    through ``pm.set_data`` may move the missing values after the diffuse period.
+    """
     if nd == 0:
         return ll_t
     k = pt.minimum(nd, ll_t.shape[0] - 1)
-    return pt.concatenate([pt.sum(ll_t[: k + 1])[None], ll_t[k + 1:]])
+    after = ll_t[k:]
+    first = pt.argmax(pt.any(~pt.isnan(y[k:]), axis=1))
+    return pt.inc_subtensor(after[first], pt.sum(ll_t[:k]))
 
 
 class DLM:
@@ -296,7 +305,7 @@ class DLM:
             y2 = value.reshape((value.shape[0], p)) if squeeze else value
             if has_data and hasattr(_data, "get_value"):
                 y2 = CheckObserved(mask[:nd], model.n_time)(y2)
-            ll_t = _fold_diffuse(loglike_t(rebuild(args), y2, plan), nd)
+            ll_t = _fold_diffuse(loglike_t(rebuild(args), y2, plan), nd, y2)
             return pt.switch(pt.isnan(pt.sum(ll_t)), -np.inf, ll_t)
 
         def random(*args: Any) -> Any:
