@@ -118,13 +118,19 @@ class DLM:
     NaN.  The d steps of the exact diffuse period (:math:`F_{\infty,t} \ne 0`; d = 1 for a
     local level, 13 for trend + seasonal(12)) have terms that do not depend on
     :math:`\theta` (:math:`-\tfrac12\log 2\pi F_{\infty,t}` per diffuse row); they are added to
-    the term of step d + 1, so the elementwise log-probability has n - d entries (entry 0 is
-    the block :math:`y_1..y_{d+1}`) and sums to the full log-likelihood.  A constant entry in
+    the term of the first step after them with an observed value (step d + 1 unless
+    :math:`y_{d+1}` is wholly missing), so the elementwise log-probability has n - d entries
+    (for steps d+1..n; a wholly missing step's entry is exactly 0) and sums to the full
+    log-likelihood.  A constant entry in
     every draw would break PSIS (``az.loo``: "All tail values are the same"); folded, PSIS-LOO
     runs, and its elpd is that of the steps after the diffuse period plus the constant
     :math:`\sum_{t \le d} \ell_t`, exactly (a constant factor of the importance ratios
     cancels).  ``pm.compute_log_likelihood`` labels that axis ``<name>_dim_0``;
-    :func:`pymc_dlm.add_residuals` relabels it with the time coordinate of steps d+1..n.
+    :func:`pymc_dlm.add_residuals` relabels it with the time coordinate and leaves out the
+    wholly missing steps, from it and from the observed and predictive groups alike (a NaN
+    observation has nothing to check; for p > 1 one term per observed value; see
+    :mod:`pymc_dlm.numeric.check_groups`), so ``az.loo``, ``az.loo_pit`` and the PPC plots
+    run on data with missing values.
 
     Random draws (``pm.sample_posterior_predictive``, ``pm.sample_prior_predictive``,
     ``pm.draw``) depend on ``predictive``:

@@ -96,16 +96,25 @@ def add_residuals(idata: Any, model: pm.Model | None = None, *, var_name: str | 
     are those of :mod:`pymc_dlm.diagnostics` at each draw: ``ljung_box`` :math:`Q(k)` for k in
     ``lags``, ``jarque_bera``, ``heteroskedasticity`` :math:`H(h)`.
 
-    When idata has a ``log_likelihood`` group whose DLM variable has the default axis
-    ``<name>_dim_0`` (``pm.compute_log_likelihood``), that axis is renamed to the time
-    dimension with the times of its entries (steps d+1..n, entry 0 holding the diffuse steps
-    too; see :class:`~pymc_dlm.DLM`).  For the default one-step predictive
-    (``DLM(..., predictive="one_step")``) the DLM variable's steps 1..d (the exact diffuse
-    period, where the one-step predictive is improper) are dropped from ``observed_data``,
-    ``posterior_predictive`` and ``prior_predictive``, so that these groups and the
-    log-likelihood cover the same steps d+1..n: ArviZ's PPC plots, ``loo_pit`` and
-    ``plot_loo_pit`` then compare each observation with its own proper one-step predictive.
-    The full series stays in the model and in the ``residuals`` group (NaN at steps 1..d).
+    The observed, predictive and pointwise log-likelihood groups of the DLM variable are
+    then lined up for ArviZ (:func:`pymc_dlm.numeric.check_groups.align_check_groups`), so
+    that ``az.loo``, ``az.loo_pit``, ``plot_loo_pit`` and the PPC plots compare each
+    observation with its own proper one-step predictive:
+
+    - ``observed_data``, ``posterior_predictive``, ``prior_predictive`` and
+      ``log_likelihood`` keep the steps after the d diffuse steps (where the one-step
+      predictive is improper) that have an observed value, with the model's time coordinate
+      (``pm.compute_log_likelihood``'s axis ``<name>_dim_0`` is relabelled);
+    - a wholly missing step is left out of all four (a NaN observation has nothing to check,
+      and its log-likelihood term is 0 in every draw); the terms left sum to the model's
+      log-likelihood exactly, the diffuse steps' constants being in the first kept entry;
+    - with p > 1, one pointwise term per observed value,
+      :math:`\log p(y_{t,i} \mid y_{t,1..i-1}, y_{1:t-1})` (the chain rule within a step),
+      laid out (time, series), or, where a kept step is partly missing, on one stacked
+      dimension ``<name>_obs`` with coordinates time and series.
+
+    The model's log-probability and the ``residuals`` group keep all n steps (NaN at steps
+    1..d and in the prediction errors of missing values).  A second call changes nothing.
 
     Parameters
     ----------
