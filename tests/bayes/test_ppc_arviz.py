@@ -192,7 +192,8 @@ class TestMissingObservations:
         ll = idata.log_likelihood["y"]
         kept = ll["time"].values
         for c, k in [(0, 5), (1, 120)]:
-            sl, so = float(idata.posterior.sigma_level[c, k]), float(idata.posterior.sigma_obs[c, k])
+            post = idata.posterior
+            sl, so = float(post.sigma_level[c, k]), float(post.sigma_obs[c, k])
             ref = dlm.kalman_filter(dlm.LocalLevel(sl, so), y)
             want = ref.llf_t[kept]
             want[0] += ref.llf_t[:kept[0]].sum()

@@ -297,7 +297,8 @@ class TestMissingRows:
                 mu, F = Z @ ref.a_pred[t] + d, Z @ ref.P_pred[t] @ Z.T + H
                 if i == 1 and not np.isnan(y[t, 0]):  # row 2 given row 1 of the same step
                     mu1 = mu[1] + F[1, 0] / F[0, 0] * (y[t, 0] - mu[0])
-                    want.append(stats.norm.logpdf(y[t, 1], mu1, np.sqrt(F[1, 1] - F[1, 0] ** 2 / F[0, 0])))
+                    var1 = F[1, 1] - F[1, 0] ** 2 / F[0, 0]
+                    want.append(stats.norm.logpdf(y[t, 1], mu1, np.sqrt(var1)))
                 else:
                     want.append(stats.norm.logpdf(y[t, i], mu[i], np.sqrt(F[i, i])))
             want = np.array(want)
