@@ -283,6 +283,15 @@ class TestMissingRows:
         np.testing.assert_array_equal(idata.observed_data["y"].values, y[t + nd, i])
         assert idata["residuals"].sizes["time"] == len(y)
 
+    def test_stacked_groups_round_trip_through_zarr(self, tmp_path):
+        _, _, idata = self.fit()
+        groups = ("observed_data", "posterior_predictive", "log_likelihood")
+        xr.DataTree.from_dict({g: idata[g].to_dataset() for g in groups}).to_zarr(
+            tmp_path / "fit.zarr", consolidated=False)
+        back = xr.open_datatree(tmp_path / "fit.zarr", engine="zarr", consolidated=False)
+        for group in groups:
+            xr.testing.assert_identical(back[group].to_dataset(), idata[group].to_dataset())
+
     def test_entries_are_conditional_densities_summing_to_the_loglik(self):
         m, y, idata = self.fit()
         ll = idata.log_likelihood["y"]

@@ -92,6 +92,14 @@ def test_missing_years_left_out_and_terms_sum_to_the_loglik():
     assert dt["residuals"].sizes["time"] == 100
 
 
+def test_missing_tree_round_trips_through_zarr(tmp_path):
+    dt = em_missing()[2]
+    dt.to_zarr(tmp_path / "gaps.zarr", consolidated=False)
+    back = xr.open_datatree(tmp_path / "gaps.zarr", engine="zarr", consolidated=False)
+    for group in ("observed_data", "log_likelihood", "posterior_predictive", "residuals"):
+        xr.testing.assert_identical(back[group].to_dataset(), dt[group].to_dataset())
+
+
 def test_one_draw_tree_in_arviz():
     """The plug-in predictive feeds the PPC plots; PSIS-based checks need posterior draws."""
     em, y, dt = em_missing()
