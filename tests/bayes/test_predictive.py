@@ -282,6 +282,10 @@ class TestMissingRows:
             np.testing.assert_array_equal(da["series"].values, i)
         np.testing.assert_array_equal(idata.observed_data["y"].values, y[t + nd, i])
         assert idata["residuals"].sizes["time"] == len(y)
+        before = {g: idata[g].to_dataset() for g in ("observed_data", "log_likelihood")}
+        dlm.add_residuals(idata, m)  # a second call changes nothing
+        for group, ds in before.items():
+            xr.testing.assert_identical(idata[group].to_dataset(), ds)
 
     def test_stacked_groups_round_trip_through_zarr(self, tmp_path):
         _, _, idata = self.fit()

@@ -66,9 +66,11 @@ def checked_steps(y: np.ndarray, nd: int) -> np.ndarray:
     return steps if steps.size else np.array([k])
 
 
-def _time_dim(da: Any, n: int) -> str | None:
+def _time_dim(da: Any, n: int, ndim: int) -> str | None:
+    """The time axis of a variable not yet lined up: ``ndim`` axes besides chain and draw,
+    the first of length n."""
     dims = [dim for dim in da.dims if dim not in ("chain", "draw")]
-    return dims[0] if dims and da.sizes[dims[0]] == n else None
+    return dims[0] if len(dims) == ndim and da.sizes[dims[0]] == n else None
 
 
 def _select(da: Any, tdim: str, steps: np.ndarray, seen: np.ndarray, *, name: str,
@@ -154,7 +156,7 @@ def align_check_groups(groups: dict, name: str, y: np.ndarray, nd: int, *, time:
         if ds is None or name not in ds:
             continue
         ll = group == "log_likelihood"
-        tdim = _time_dim(ds[name], n - k if ll else n)
+        tdim = _time_dim(ds[name], n - k if ll else n, 1 if ll or series is None else 2)
         if tdim is None or any(tdim in ds[v].dims for v in ds.data_vars if v != name):
             continue
         if not ll:
