@@ -63,6 +63,26 @@ def test_new_missing_pattern_and_length_follow():
             pm.set_data({"y": y}, coords={"time": np.arange(100)})
 
 
+def test_diffuse_terms_move_to_the_first_observed_step():
+    """y_2 (the step after the diffuse one) set missing: its entry is 0 and the diffuse
+    step's term joins step 3's, so a wholly missing step can leave the pointwise terms."""
+    m, y, _ = nile_data_model()
+    y5 = y.copy()
+    y5[1] = np.nan
+    logp_t = m.compile_logp(vars=m.observed_RVs, sum=False)
+    try:
+        with m:
+            pm.set_data({"y": y5})
+        (per_t,) = logp_t(POINT)
+        ref = dlm.kalman_filter(dlm.LocalLevel(S_LEVEL, S_OBS), y5).llf_t
+        assert per_t.shape == (99,) and per_t[0] == 0.0 and per_t[9] == 0.0  # y_2, y_11
+        assert per_t[1] == pytest.approx(ref[0] + ref[2], rel=1e-10)
+        np.testing.assert_allclose(per_t[2:], ref[3:], rtol=1e-10)
+    finally:
+        with m:
+            pm.set_data({"y": y})
+
+
 def test_a_change_in_the_diffuse_period_asks_for_a_rebuild():
     m, y, logp = nile_data_model()
     y4 = y.copy()

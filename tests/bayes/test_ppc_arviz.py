@@ -8,6 +8,8 @@ own proper one-step predictive.  References: the PIT of a correct predictive is 
 (Dawid 1984; Kolmogorov-Smirnov at alpha = 0.01 on data simulated from a known local level);
 PIT values are computed as arviz_plots' ``plot_ppc_pit`` computes them (fraction of
 replicates below the observation, ties split at random); LOO-PIT is ``az.loo_pit``.
+With ~10% of the simulated series missing, the wholly missing steps leave all three groups and
+the pointwise terms equal the NumPy filter's llf_t (rtol 1e-10) and sum to its llf.
 Sampling is tiny and shared per module.
 """
 
@@ -83,8 +85,12 @@ def airline():
 
 @functools.cache
 def simulated():
+    """A known local level, n = 200, about 10% missing at random (fixed seed) and step 2 too,
+    so that the first step after the diffuse one is missing."""
     gen = dlm.LocalLevel(0.5, 1.0).replace(a1=[10.0], P1=[[0.0]], diffuse=[False])
     y, _ = dlm.simulate(gen, 200, rng=4)
+    y[np.random.default_rng(5).random(200) < 0.1] = np.nan
+    y[0], y[1] = 10.3, np.nan
     with pm.Model() as m:
         s_level = pm.HalfNormal("sigma_level", 2.0)
         s_obs = pm.HalfNormal("sigma_obs", 2.0)
@@ -168,15 +174,50 @@ def test_prior_predictive_trimmed_too():
     assert np.isfinite(pr.values).all() and not (pr.values == y.to_numpy()[d:]).any()
 
 
-def test_loo_pit_uniform_on_a_well_specified_model():
-    m, y, idata, d = simulated()
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", "Estimated shape parameter of Pareto")
-        pit = az.loo_pit(idata, var_names=["y"])["y"].values
-    assert pit.shape == (len(y) - d,)
-    assert stats.kstest(pit, "uniform").pvalue > 0.01
-    less, ties = _ppc_pit(idata, "y")
-    assert ties.max() == 0.0 and stats.kstest(less, "uniform").pvalue > 0.01
+class TestMissingObservations:
+    """~10% of a simulated local level missing: the checks keep the observed steps."""
+
+    def test_groups_keep_the_observed_steps(self):
+        m, y, idata, d = simulated()
+        kept = np.flatnonzero(~np.isnan(y))
+        kept = kept[kept >= d]
+        assert 15 <= len(y) - d - len(kept) <= 30 and 1 not in kept
+        for group in ("observed_data", "posterior_predictive", "log_likelihood"):
+            np.testing.assert_array_equal(idata[group]["y"]["time"].values, kept)
+        np.testing.assert_array_equal(idata.observed_data["y"].values, y[kept])
+        assert idata["residuals"].sizes["time"] == len(y)  # the model keeps all n steps
+
+    def test_pointwise_terms_sum_to_the_loglik(self):
+        """Per draw: the NumPy filter's llf, and its llf_t at the kept steps (the diffuse
+        step's term in the first kept one, step 3, as step 2 is missing)."""
+        m, y, idata, d = simulated()
+        ll = idata.log_likelihood["y"]
+        kept = ll["time"].values
+        for c, k in [(0, 5), (1, 120)]:
+            post = idata.posterior
+            sl, so = float(post.sigma_level[c, k]), float(post.sigma_obs[c, k])
+            ref = dlm.kalman_filter(dlm.LocalLevel(sl, so), y)
+            want = ref.llf_t[kept]
+            want[0] += ref.llf_t[:kept[0]].sum()
+            np.testing.assert_allclose(ll.values[c, k], want, rtol=1e-10)
+            assert float(ll[c, k].sum()) == pytest.approx(ref.llf, rel=1e-12)
+
+    def test_loo_and_loo_pit_uniform(self):
+        m, y, idata, d = simulated()
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", "Estimated shape parameter of Pareto")
+            loo = az.loo(idata)
+            pit = az.loo_pit(idata, var_names=["y"])["y"].values
+            az.plot_loo_pit(idata, var_names=["y"])
+            az.plot_ppc_pit(idata, var_names=["y"])
+        plt.close("all")
+        n_kept = idata.observed_data.sizes["time"]
+        assert loo.n_data_points == n_kept and np.isfinite(loo.elpd)
+        assert pit.shape == (n_kept,) and np.isfinite(pit).all()
+        assert np.mean((pit == 0.0) | (pit == 1.0)) < 0.05
+        assert stats.kstest(pit, "uniform").pvalue > 0.01
+        less, ties = _ppc_pit(idata, "y")
+        assert ties.max() == 0.0 and stats.kstest(less, "uniform").pvalue > 0.01
 
 
 def test_airline_dates_kept():

@@ -253,6 +253,86 @@ class TestLOO:
         np.testing.assert_allclose(ours.pareto_k.values, ref.pareto_k.values, rtol=1e-8)
 
 
+class TestMissingRows:
+    """p = 2 with a wholly missing step (10) and partly missing ones (6, 21-23): one pointwise
+    term per observed value, stacked on ``y_obs``; reference: the NumPy filter's one-step
+    moments and the Gaussian conditional density of row 2 given row 1 (closed form)."""
+
+    @staticmethod
+    @functools.cache
+    def fit():
+        m, mod_num, y = bivariate_model()
+        rng = np.random.default_rng(8)
+        idata = posterior(h11=np.abs(1.0 + 0.1 * rng.standard_normal((2, 30))),
+                          q2=np.abs(0.5 + 0.05 * rng.standard_normal((2, 30))))
+        with m:
+            pm.compute_log_likelihood(idata, progressbar=False)
+            pm.sample_posterior_predictive(idata, extend_inferencedata=True, random_seed=9,
+                                           progressbar=False)
+        return m, y, dlm.add_residuals(idata, m)
+
+    def test_observed_values_stacked(self):
+        m, y, idata = self.fit()
+        nd = dlm.kalman_filter(bivariate_model()[1], y).n_diffuse
+        t, i = np.nonzero(~np.isnan(y[nd:]))
+        for group in ("observed_data", "posterior_predictive", "log_likelihood"):
+            da = idata[group]["y"]
+            assert da.dims[-1] == "y_obs"
+            np.testing.assert_array_equal(da["time"].values, t + nd)
+            np.testing.assert_array_equal(da["series"].values, i)
+        np.testing.assert_array_equal(idata.observed_data["y"].values, y[t + nd, i])
+        assert idata["residuals"].sizes["time"] == len(y)
+        before = {g: idata[g].to_dataset() for g in ("observed_data", "log_likelihood")}
+        dlm.add_residuals(idata, m)  # a second call changes nothing
+        for group, ds in before.items():
+            xr.testing.assert_identical(idata[group].to_dataset(), ds)
+
+    def test_stacked_groups_round_trip_through_zarr(self, tmp_path):
+        _, _, idata = self.fit()
+        groups = ("observed_data", "posterior_predictive", "log_likelihood")
+        xr.DataTree.from_dict({g: idata[g].to_dataset() for g in groups}).to_zarr(
+            tmp_path / "fit.zarr", consolidated=False)
+        back = xr.open_datatree(tmp_path / "fit.zarr", engine="zarr", consolidated=False)
+        for group in groups:
+            xr.testing.assert_identical(back[group].to_dataset(), idata[group].to_dataset())
+
+    def test_entries_are_conditional_densities_summing_to_the_loglik(self):
+        m, y, idata = self.fit()
+        ll = idata.log_likelihood["y"]
+        tt, ii = ll["time"].values, ll["series"].values
+        for c, k in [(0, 0), (1, 17)]:
+            h11, q2 = float(idata.posterior.h11[c, k]), float(idata.posterior.q2[c, k])
+            mod, _ = bivariate(lambda name, v: {"h11": h11, "q2": q2}.get(name, v))
+            ref = dlm.kalman_filter(mod, y)
+            Z, d, H = (np.asarray(getattr(mod, x), float) for x in ("Z", "d", "H"))
+            want = []
+            for t, i in zip(tt, ii, strict=True):
+                mu, F = Z @ ref.a_pred[t] + d, Z @ ref.P_pred[t] @ Z.T + H
+                if i == 1 and not np.isnan(y[t, 0]):  # row 2 given row 1 of the same step
+                    mu1 = mu[1] + F[1, 0] / F[0, 0] * (y[t, 0] - mu[0])
+                    var1 = F[1, 1] - F[1, 0] ** 2 / F[0, 0]
+                    want.append(stats.norm.logpdf(y[t, 1], mu1, np.sqrt(var1)))
+                else:
+                    want.append(stats.norm.logpdf(y[t, i], mu[i], np.sqrt(F[i, i])))
+            want = np.array(want)
+            want[0] += ref.llf_t[: tt[0]].sum()  # the diffuse steps' terms, in the first entry
+            np.testing.assert_allclose(ll.values[c, k], want, rtol=1e-9)
+            assert float(ll[c, k].sum()) == pytest.approx(ref.llf, rel=1e-12)
+
+    def test_loo_and_pit_run(self):
+        m, y, idata = self.fit()
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", "Estimated shape parameter of Pareto")
+            loo = az.loo(idata)
+            pit = az.loo_pit(idata)["y"].values
+        assert loo.n_data_points == idata.observed_data.sizes["y_obs"] and np.isfinite(loo.elpd)
+        assert np.isfinite(pit).all() and ((pit > 0.0) & (pit < 1.0)).mean() > 0.95
+        import matplotlib.pyplot as plt
+
+        assert az.plot_ppc_pit(idata) is not None
+        plt.close("all")
+
+
 class TestResiduals:
     def test_group_and_statistics_match_the_diagnostics(self):
         _, y, idata = nile_fit()

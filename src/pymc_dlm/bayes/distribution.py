@@ -88,12 +88,21 @@ def _unmask_shared(shared: Any) -> None:
     shared.set_value = unmasking_set_value
 
 
-def _fold_diffuse(ll_t: Any, nd: int) -> Any:
-    """Fold the first min(nd, n - 1) terms into the next one: (n,) -> (n - k,)."""
+def _fold_diffuse(ll_t: Any, nd: int, y: Any) -> Any:
+    """Fold the first k = min(nd, n - 1) terms into the first later step with an observed row.
+
+    (n,) -> (n - k,): entry j is step k + 1 + j.  The target is the first step after the
+    diffuse period where y (n, p) has a value (entry 0 when none has), so that the steps
+    where y is wholly missing keep their term 0 exactly and can be left out of a pointwise
+    log-likelihood without changing its sum (``add_residuals``).  Symbolic in y: data set
+    through ``pm.set_data`` may move the missing values after the diffuse period.
+    """
     if nd == 0:
         return ll_t
     k = pt.minimum(nd, ll_t.shape[0] - 1)
-    return pt.concatenate([pt.sum(ll_t[: k + 1])[None], ll_t[k + 1:]])
+    after = ll_t[k:]
+    first = pt.argmax(pt.any(~pt.isnan(y[k:]), axis=1))
+    return pt.inc_subtensor(after[first], pt.sum(ll_t[:k]))
 
 
 class DLM:
@@ -109,13 +118,19 @@ class DLM:
     NaN.  The d steps of the exact diffuse period (:math:`F_{\infty,t} \ne 0`; d = 1 for a
     local level, 13 for trend + seasonal(12)) have terms that do not depend on
     :math:`\theta` (:math:`-\tfrac12\log 2\pi F_{\infty,t}` per diffuse row); they are added to
-    the term of step d + 1, so the elementwise log-probability has n - d entries (entry 0 is
-    the block :math:`y_1..y_{d+1}`) and sums to the full log-likelihood.  A constant entry in
+    the term of the first step after them with an observed value (step d + 1 unless
+    :math:`y_{d+1}` is wholly missing), so the elementwise log-probability has n - d entries
+    (for steps d+1..n; a wholly missing step's entry is exactly 0) and sums to the full
+    log-likelihood.  A constant entry in
     every draw would break PSIS (``az.loo``: "All tail values are the same"); folded, PSIS-LOO
     runs, and its elpd is that of the steps after the diffuse period plus the constant
     :math:`\sum_{t \le d} \ell_t`, exactly (a constant factor of the importance ratios
     cancels).  ``pm.compute_log_likelihood`` labels that axis ``<name>_dim_0``;
-    :func:`pymc_dlm.add_residuals` relabels it with the time coordinate of steps d+1..n.
+    :func:`pymc_dlm.add_residuals` relabels it with the time coordinate and leaves out the
+    wholly missing steps, from it and from the observed and predictive groups alike (a NaN
+    observation has nothing to check; for p > 1 one term per observed value; see
+    :mod:`pymc_dlm.numeric.check_groups`), so ``az.loo``, ``az.loo_pit`` and the PPC plots
+    run on data with missing values.
 
     Random draws (``pm.sample_posterior_predictive``, ``pm.sample_prior_predictive``,
     ``pm.draw``) depend on ``predictive``:
@@ -296,7 +311,7 @@ class DLM:
             y2 = value.reshape((value.shape[0], p)) if squeeze else value
             if has_data and hasattr(_data, "get_value"):
                 y2 = CheckObserved(mask[:nd], model.n_time)(y2)
-            ll_t = _fold_diffuse(loglike_t(rebuild(args), y2, plan), nd)
+            ll_t = _fold_diffuse(loglike_t(rebuild(args), y2, plan), nd, y2)
             return pt.switch(pt.isnan(pt.sum(ll_t)), -np.inf, ll_t)
 
         def random(*args: Any) -> Any:

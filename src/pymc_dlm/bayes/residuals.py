@@ -16,6 +16,7 @@ import pymc as pm
 import pytensor
 from pytensor.graph.replace import clone_replace
 
+from ..numeric.check_groups import GROUPS, align_check_groups
 from ..numeric.residual_stats import residual_dataset
 from ..symbolic import system_tensors
 from .predictive import one_step_moments
@@ -95,16 +96,25 @@ def add_residuals(idata: Any, model: pm.Model | None = None, *, var_name: str | 
     are those of :mod:`pymc_dlm.diagnostics` at each draw: ``ljung_box`` :math:`Q(k)` for k in
     ``lags``, ``jarque_bera``, ``heteroskedasticity`` :math:`H(h)`.
 
-    When idata has a ``log_likelihood`` group whose DLM variable has the default axis
-    ``<name>_dim_0`` (``pm.compute_log_likelihood``), that axis is renamed to the time
-    dimension with the times of its entries (steps d+1..n, entry 0 holding the diffuse steps
-    too; see :class:`~pymc_dlm.DLM`).  For the default one-step predictive
-    (``DLM(..., predictive="one_step")``) the DLM variable's steps 1..d (the exact diffuse
-    period, where the one-step predictive is improper) are dropped from ``observed_data``,
-    ``posterior_predictive`` and ``prior_predictive``, so that these groups and the
-    log-likelihood cover the same steps d+1..n: ArviZ's PPC plots, ``loo_pit`` and
-    ``plot_loo_pit`` then compare each observation with its own proper one-step predictive.
-    The full series stays in the model and in the ``residuals`` group (NaN at steps 1..d).
+    The observed, predictive and pointwise log-likelihood groups of the DLM variable are
+    then lined up for ArviZ (:func:`pymc_dlm.numeric.check_groups.align_check_groups`), so
+    that ``az.loo``, ``az.loo_pit``, ``plot_loo_pit`` and the PPC plots compare each
+    observation with its own proper one-step predictive:
+
+    - ``observed_data``, ``posterior_predictive``, ``prior_predictive`` and
+      ``log_likelihood`` keep the steps after the d diffuse steps (where the one-step
+      predictive is improper) that have an observed value, with the model's time coordinate
+      (``pm.compute_log_likelihood``'s axis ``<name>_dim_0`` is relabelled);
+    - a wholly missing step is left out of all four (a NaN observation has nothing to check,
+      and its log-likelihood term is 0 in every draw); the terms left sum to the model's
+      log-likelihood exactly, the diffuse steps' constants being in the first kept entry;
+    - with p > 1, one pointwise term per observed value,
+      :math:`\log p(y_{t,i} \mid y_{t,1..i-1}, y_{1:t-1})` (the chain rule within a step),
+      laid out (time, series), or, where a kept step is partly missing, on one stacked
+      dimension ``<name>_obs`` with coordinates time and series.
+
+    The model's log-probability and the ``residuals`` group keep all n steps (NaN at steps
+    1..d and in the prediction errors of missing values).  A second call changes nothing.
 
     Parameters
     ----------
@@ -155,52 +165,8 @@ def add_residuals(idata: Any, model: pm.Model | None = None, *, var_name: str | 
     ds = residual_dataset(y, yhat, F, time=(tname, tvals), series=series, lags=lags, h=h,
                           sample={"chain": np.asarray(post["chain"]), "draw": np.asarray(post["draw"])})
     idata["residuals"] = ds
-    _relabel_log_likelihood(idata, rv.name, tname, tvals, nd)
-    if info.predictive == "one_step":
-        _drop_diffuse_steps(idata, rv.name, tname, tvals, nd)
+    groups = {g: idata[g].to_dataset() for g in (*GROUPS, "log_likelihood") if g in idata.children}
+    for group, aligned in align_check_groups(groups, rv.name, y, nd, time=(tname, tvals),
+                                             series=series, yhat=yhat, F=F).items():
+        idata[group] = aligned
     return idata
-
-
-def _drop_diffuse_steps(idata: Any, name: str, tname: str, tvals: Any, nd: int) -> None:
-    """Keep steps d+1..n of the DLM variable in observed_data and the predictive groups.
-
-    The one-step predictive has no proper distribution in the d diffuse steps (F infinite),
-    so those steps carry no check; with them out, the observed, predictive and pointwise
-    log-likelihood groups cover the same steps with the same time coordinate, as ArviZ's
-    PPC and LOO-PIT functions need.  Idempotent (a group already n - d long is left alone).
-    """
-    n = len(tvals)
-    k = min(nd, n - 1)
-    if k == 0:
-        return
-    for group in ("observed_data", "posterior_predictive", "prior_predictive"):
-        if group not in idata.children:
-            continue
-        ds = idata[group].to_dataset()
-        if name not in ds:
-            continue
-        tdim = next((dim for dim in ds[name].dims if dim not in ("chain", "draw")), None)
-        if (tdim is None or ds.sizes[tdim] != n
-                or any(tdim in ds[v].dims for v in ds.data_vars if v != name)):
-            continue
-        trimmed = ds.isel({tdim: slice(k, None)})
-        if tdim != tname:
-            trimmed = trimmed.rename({tdim: tname})
-        idata[group] = trimmed.assign_coords({tname: np.asarray(tvals)[k:]})
-
-
-def _relabel_log_likelihood(idata: Any, name: str, tname: str, tvals: Any, nd: int) -> None:
-    if "log_likelihood" not in getattr(idata, "children", {}):
-        return
-    ll = idata["log_likelihood"].to_dataset()
-    default = f"{name}_dim_0"
-    if name not in ll or default not in ll[name].dims:
-        return
-    k = min(nd, len(tvals) - 1)
-    if ll.sizes[default] != len(tvals) - k:
-        return
-    other = [v for v in ll.data_vars if default in ll[v].dims and v != name]
-    if other:
-        return
-    ll = ll.rename({default: tname}).assign_coords({tname: np.asarray(tvals)[k:]})
-    idata["log_likelihood"] = ll

@@ -431,16 +431,30 @@ class FitStatistics:
         return np.stack([simulate(model, n, rng=gen)[0] for _ in range(repetitions)])
 
     def to_datatree(self, posterior: dict | None = None, *, name: str = "y",
-                    lags: Any = 10) -> Any:
+                    lags: Any = 10, predictive_draws: int = 0, random_seed: Any = None) -> Any:
         r"""The fit as an ArviZ DataTree: one chain with one draw, like a Bayesian fit's.
 
         Groups: ``posterior`` (the estimates), ``observed_data`` (y), ``log_likelihood``
-        (the pointwise terms :math:`\log p(y_t \mid y_{1:t-1})` at the estimate, the d
-        diffuse steps folded into step d + 1 as :class:`pymc_dlm.DLM` does) and
+        (the pointwise terms :math:`\log p(y_t \mid y_{1:t-1})` at the estimate) and
         ``residuals`` (as :func:`pymc_dlm.add_residuals`: one-step predictions, v_t, F_t,
-        standardized residuals, Ljung-Box, Jarque-Bera, H).  So ``az.plot_forest([mle_tree,
-        nuts_idata])`` and the residual plots of :mod:`pymc_dlm.plots.bayes` show MLE, EM and
-        NUTS side by side.
+        standardized residuals, Ljung-Box, Jarque-Bera, H, all n steps).  So
+        ``az.plot_forest([mle_tree, nuts_idata])`` and the residual plots of
+        :mod:`pymc_dlm.plots.bayes` show MLE, EM and NUTS side by side.
+
+        ``observed_data``, ``log_likelihood`` and ``posterior_predictive`` follow the rule of
+        :func:`pymc_dlm.add_residuals` (:mod:`pymc_dlm.numeric.check_groups`): they hold the
+        steps after the d diffuse steps where some value is observed, the diffuse steps'
+        terms in the first of them, so the pointwise terms sum to ``log_likelihood``
+        exactly; with p > 1, one term per observed value (a stacked ``<name>_obs`` dimension
+        when a kept step is partly missing).
+
+        With one draw, PSIS has nothing to weight: ``az.loo`` (IndexError inside ArviZ),
+        ``az.loo_pit`` and ``plot_loo_pit`` need posterior draws (a Bayesian fit); the
+        point estimate's elpd is the sum of the log-likelihood.  ``predictive_draws > 0``
+        adds ``posterior_predictive``: draws of the plug-in one-step predictive
+        :math:`N(Z_t a_t + d_t, F_t)` at the estimate (chain 0, draws 0..S-1; parameter
+        uncertainty left out), which ``az.plot_ppc_dist``, ``plot_ppc_pit``,
+        ``plot_ppc_interval`` and ``plot_ppc_tstat`` take.
 
         Parameters
         ----------
@@ -452,6 +466,10 @@ class FitStatistics:
             Name of the observed variable (use the PyMC model's to compare with it).
         lags : int or sequence of int
             Ljung-Box lags of the residual group.
+        predictive_draws : int, default 0
+            Number S of plug-in one-step predictive draws; 0: no ``posterior_predictive``.
+        random_seed : int or numpy Generator, optional
+            For those draws.
 
         Returns
         -------
@@ -461,14 +479,18 @@ class FitStatistics:
         --------
         >>> import pymc_dlm as dlm
         >>> res = dlm.estimation.fit_mle(dlm.LocalLevel(30.0, 100.0), dlm.datasets.load_nile())
-        >>> dt = res.to_datatree(name="flow")
+        >>> dt = res.to_datatree(name="flow", predictive_draws=200, random_seed=1)
         >>> round(dt.posterior["sigma2.obs"].item()), dt.log_likelihood["flow"].shape
         (15099, (1, 1, 99))
+        >>> dt.posterior_predictive["flow"].shape, int(dt.observed_data["flow"].time[0])
+        ((1, 200, 99), 1872)
         """
         import pandas as pd
+        import xarray as xr
         from arviz_base import from_dict
 
         from ..numeric.assemble import at_time, system_arrays
+        from ..numeric.check_groups import align_check_groups, checked_steps
         from ..numeric.residual_stats import residual_dataset
 
         filt = self.filter()
@@ -487,7 +509,8 @@ class FitStatistics:
         tvals = np.asarray(index) if index is not None else np.arange(n)
         nd = filt.n_diffuse
         k = min(nd, n - 1)
-        ll = np.concatenate([[filt.llf_t[: k + 1].sum()], filt.llf_t[k + 1:]])
+        ll = np.array(filt.llf_t[k:], dtype=np.float64)  # as DLM's: the diffuse steps' terms
+        ll[checked_steps(y, nd)[0] - k] += filt.llf_t[:k].sum()  # in the first checked step
         sys = system_arrays(self.model)
         yhat = np.full((1, 1, n, p), np.nan)
         F = np.full((1, 1, n, p, p), np.nan)
@@ -503,14 +526,29 @@ class FitStatistics:
         tree = from_dict(
             {"posterior": {k_: np.reshape(np.asarray(v, float), (1, 1) + np.shape(v))
                            for k_, v in posterior.items()},
-             "observed_data": {name: obs},
-             "log_likelihood": {name: ll[None, None]}},
+             "observed_data": {name: obs}},
             dims={name: obs_dims},
             coords={"time": pd.Index(tvals), **({"series": series[1]} if series else {})},
         )
-        lld = tree["log_likelihood"].to_dataset()
-        tree["log_likelihood"] = lld.assign_coords(time=tvals[k:]) if "time" in lld.dims else \
-            lld.rename({d_: "time" for d_ in lld[name].dims[2:3]}).assign_coords(time=tvals[k:])
+        groups = {"observed_data": tree["observed_data"].to_dataset(),
+                  "log_likelihood": xr.Dataset({name: (("chain", "draw", "step"), ll[None, None])},
+                                               coords={"chain": [0], "draw": [0]})}
+        S = int(predictive_draws)
+        if S < 0:
+            raise ValueError(f"predictive_draws must be a number of draws >= 0; got {S}")
+        if S:
+            root = np.full((n, p, p), np.nan)
+            root[nd:] = np.linalg.cholesky(F[0, 0, nd:])
+            eps = np.random.default_rng(random_seed).standard_normal((S, n, p, 1))
+            rep = (yhat[0, 0] + (root @ eps)[..., 0])[None]  # (1, S, n, p)
+            dims = ("chain", "draw", "step") if p == 1 else ("chain", "draw", "step", "row")
+            groups["posterior_predictive"] = xr.Dataset(
+                {name: (dims, rep[..., 0] if p == 1 else rep)},
+                coords={"chain": [0], "draw": np.arange(S)})
+        groups.update(align_check_groups(groups, name, y, nd, time=("time", tvals),
+                                         series=series, yhat=yhat, F=F))
+        for group, ds in groups.items():
+            tree[group] = ds
         tree["residuals"] = residual_dataset(y, yhat, F, time=("time", tvals), series=series,
                                              lags=lags)
         return tree

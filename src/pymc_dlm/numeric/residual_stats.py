@@ -17,8 +17,8 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["heteroskedasticity_h", "jarque_bera_stat", "ljung_box_q", "residual_dataset",
-           "standardized"]
+__all__ = ["entry_loglik", "heteroskedasticity_h", "jarque_bera_stat", "ljung_box_q",
+           "residual_dataset", "standardized"]
 
 
 def _rows(x: Any) -> np.ndarray:
@@ -100,14 +100,13 @@ def heteroskedasticity_h(x: Any, h: int | None = None) -> np.ndarray:
     return np.sum(x[..., n - h:] ** 2, axis=-1) / np.sum(x[..., :h] ** 2, axis=-1)
 
 
-def standardized(v: np.ndarray, F: np.ndarray) -> np.ndarray:
-    r"""Standardized residuals :math:`L_t^{-1} v_t`, :math:`F_t = L_t L_t'` over the observed
-    rows (D&K 2012, section 7.5), for any leading axes: v (..., n, p), F (..., n, p, p).
-    NaN where v is NaN (missing, diffuse)."""
+def _cholesky_scaled(v: np.ndarray, F: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(L_t^{-1} v_t, log diag L_t) over the observed rows, F_t = L_t L_t'; NaN where v is."""
     p = v.shape[-1]
     if p == 1:
-        return v / np.sqrt(F[..., 0])
-    out = np.full(v.shape, np.nan)
+        return v / np.sqrt(F[..., 0]), np.where(np.isnan(v), np.nan, 0.5 * np.log(F[..., 0]))
+    e = np.full(v.shape, np.nan)
+    logd = np.full(v.shape, np.nan)
     n = v.shape[-2]
     for t in range(n):
         vt = v[..., t, :]
@@ -116,8 +115,52 @@ def standardized(v: np.ndarray, F: np.ndarray) -> np.ndarray:
             continue
         Ft = F[..., t, :, :][..., obs[:, None], obs[None, :]]
         L = np.linalg.cholesky(Ft)
-        out[..., t, obs] = np.linalg.solve(L, vt[..., obs, None])[..., 0]
-    return out
+        e[..., t, obs] = np.linalg.solve(L, vt[..., obs, None])[..., 0]
+        logd[..., t, obs] = np.log(np.diagonal(L, axis1=-2, axis2=-1))
+    return e, logd
+
+
+def standardized(v: np.ndarray, F: np.ndarray) -> np.ndarray:
+    r"""Standardized residuals :math:`L_t^{-1} v_t`, :math:`F_t = L_t L_t'` over the observed
+    rows (D&K 2012, section 7.5), for any leading axes: v (..., n, p), F (..., n, p, p).
+    NaN where v is NaN (missing, diffuse)."""
+    return _cholesky_scaled(v, F)[0]
+
+
+def entry_loglik(v: np.ndarray, F: np.ndarray) -> np.ndarray:
+    r"""The one-step log-density of each observed value, by the chain rule within a step.
+
+    With the observed rows of step t in their order and :math:`F_t = L_t L_t'` over them,
+    :math:`e_t = L_t^{-1} v_t` and
+
+    .. math:: \ell_{t,i} = \log p(y_{t,i} \mid y_{t,1..i-1}, y_{1:t-1})
+              = -\tfrac12 \log 2\pi - \log L_{t,ii} - \tfrac12 e_{t,i}^2,
+
+    so :math:`\sum_i \ell_{t,i} = \log N(v_t; 0, F_t)`, the step's term of the
+    log-likelihood (D&K 2012, eq. 7.2); the univariate treatment of the multivariate filter
+    (section 6.4) decomposes it the same way.  For p = 1 it is the step's term.
+
+    Parameters
+    ----------
+    v : (..., n, p) ndarray
+        Prediction errors, NaN where y is missing (and in the diffuse steps).
+    F : (..., n, p, p) ndarray
+
+    Returns
+    -------
+    (..., n, p) ndarray
+        NaN where v is NaN.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from scipy.stats import multivariate_normal
+    >>> F = np.array([[[2.0, 0.5], [0.5, 1.0]]]); v = np.array([[0.3, -1.2]])
+    >>> bool(np.isclose(entry_loglik(v, F).sum(), multivariate_normal(cov=F[0]).logpdf(v[0])))
+    True
+    """
+    e, logd = _cholesky_scaled(v, F)
+    return -0.5 * np.log(2.0 * np.pi) - logd - 0.5 * e**2
 
 
 def residual_dataset(y: np.ndarray, yhat: np.ndarray, F: np.ndarray, *, time: tuple,
