@@ -144,7 +144,8 @@ def test_loadings_form_is_the_rank_deficient_sutse(macro_levels, trend):
     likelihoods agree as well); rtol 1e-10 (two filters on different state vectors)."""
     H = np.array([[0.3, 0.1, 0.0], [0.1, 0.4, 0.2], [0.0, 0.2, 2.0]])
     if trend:
-        comp, theta = dlm.LocalLinearTrend(1.0, 1.0), np.array([[1.0, 0.0], [0.9, 1.0], [1.7, -0.4]])
+        comp = dlm.LocalLinearTrend(1.0, 1.0)
+        theta = np.array([[1.0, 0.0], [0.9, 1.0], [1.7, -0.4]])
         D = [np.diag([0.5, 0.2]), np.diag([0.01, 0.002])]
     else:
         comp, theta, D = dlm.LocalLevel(1.0), np.array([[1.0], [0.9], [1.7]]), [np.array([[0.8]])]
@@ -245,7 +246,8 @@ def test_loadings_form_mle_equals_rank_deficient_mle(common_level_fits):
 @pytest.mark.parametrize(("kwargs", "match"), [
     (dict(covs=[np.eye(1)], loadings=[[1.0, 0.0], [0.5, 1.0]]),
      r"covs\[0\] must be \(r, r\) = \(2, 2\)"),
-    (dict(covs=[np.eye(1)], loadings=[[1.0], [0.5], [0.2]]), r"loadings must be \(k, r\) with k = 2"),
+    (dict(covs=[np.eye(1)], loadings=[[1.0], [0.5], [0.2]]),
+     r"loadings must be \(k, r\) with k = 2"),
     (dict(covs=[np.eye(1)], loadings=[[2.0], [0.5]]),
      r"unit lower triangular .*loadings\[0, 0\] must be the number 1.0; got 2.0"),
     (dict(covs=[np.eye(2)], loadings=[[1.0, 0.3], [0.5, 1.0]]),
@@ -259,6 +261,7 @@ def test_bad_loadings(kwargs, match):
 
 def test_symbolic_loadings_must_fix_the_top_block():
     import pytensor.tensor as pt
-    with pytest.raises(ValueError, match=r"loadings\[0, 0\] must be the number 1.0; got a symbolic"):
+    with pytest.raises(ValueError,
+                       match=r"loadings\[0, 0\] must be the number 1.0; got a symbolic"):
         dlm.SUTSE(dlm.LocalLevel(1.0), [np.eye(1)], series=["a", "b"],
                   loadings=pt.matrix("theta", shape=(2, 1)))

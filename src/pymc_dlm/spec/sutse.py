@@ -71,7 +71,7 @@ def SUTSE(
         :math:`\Sigma_\varepsilon` (zeros by default).
     series : list of str
         The k series' names; states are ``f"{state}.{series}"``.
-    loadings : (k, r) nested lists of numbers and PyTensor scalars, array_like or PyTensor matrix, optional
+    loadings : (k, r) array_like, nested lists with PyTensor scalars, optional
         :math:`\Theta` of the loadings form of r common components, ``1 <= r <= k``
         (Harvey and Koopman 1997): the model
         :math:`y_t = \Theta\mu_t + \bar\mu_t + \varepsilon_t` with :math:`\mu_t` the
