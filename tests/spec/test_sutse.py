@@ -243,6 +243,18 @@ def test_loadings_form_mle_equals_rank_deficient_mle(common_level_fits):
     assert common.model.state_names == ("level.common0", "level.offset.cons", "level.offset.inv")
 
 
+def test_em_with_fixed_loadings_reaches_the_mle(common_level_fits):
+    """fit_em estimates D and H with Theta held at the MLE's: the same maximum (EM stops at
+    its own tolerance, 1e-5)."""
+    y, common, _ = common_level_fits
+    th = [[1.0], [common.params[0]], [common.params[1]]]
+    start = dlm.SUTSE(dlm.LocalLevel(1.0), [[[0.5]]], np.diag([0.5, 0.5, 5.0]), series=MACRO,
+                      loadings=th)
+    em = fit_em(y, start, max_iter=500)
+    assert em.log_likelihood == pytest.approx(common.log_likelihood, abs=1e-5)
+    assert set(em.params) == {"sigma2.level", "sigma2.obs[0]", "sigma2.obs[1]", "sigma2.obs[2]"}
+
+
 @pytest.mark.parametrize(("kwargs", "match"), [
     (dict(covs=[np.eye(1)], loadings=[[1.0, 0.0], [0.5, 1.0]]),
      r"covs\[0\] must be \(r, r\) = \(2, 2\)"),
