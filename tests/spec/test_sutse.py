@@ -255,6 +255,25 @@ def test_em_with_fixed_loadings_reaches_the_mle(common_level_fits):
     assert set(em.params) == {"sigma2.level", "sigma2.obs[0]", "sigma2.obs[1]", "sigma2.obs[2]"}
 
 
+def test_loadings_as_pymc_variables(macro_levels):
+    """Theta's free entries as PyMC random variables: the DLM's log-probability (fused Op,
+    diffuse period planned from a prior draw of Z) equals the NumPy filter's log-likelihood
+    at the same values, rtol 1e-10 (the engines' cross-test tolerance)."""
+    import pymc as pm
+
+    y = macro_levels[:40]
+    H = np.diag([0.3, 0.4, 2.0])
+    with pm.Model() as m:
+        th = pm.Normal("th", 1.0, 0.5, shape=2)
+        dlm.DLM("y", dlm.SUTSE(dlm.LocalLevel(1.0), [[[0.8]]], H, series=MACRO,
+                               loadings=[[1.0], [th[0]], [th[1]]]), observed=y)
+    logp = m.compile_logp(vars=[m["y"]])
+    for value in ([0.9, 1.7], [0.5, -0.3]):
+        ref = dlm.loglike(dlm.SUTSE(dlm.LocalLevel(1.0), [[[0.8]]], H, series=MACRO,
+                                    loadings=[[1.0], [value[0]], [value[1]]]), y)
+        assert float(logp({"th": np.array(value)})) == pytest.approx(ref, rel=1e-10)
+
+
 @pytest.mark.parametrize(("kwargs", "match"), [
     (dict(covs=[np.eye(1)], loadings=[[1.0, 0.0], [0.5, 1.0]]),
      r"covs\[0\] must be \(r, r\) = \(2, 2\)"),
