@@ -159,7 +159,7 @@ def SUTSE(
             Z=np.kron(component.Z, eye), T=np.kron(component.T, eye),
             R=np.kron(component.R, eye), Q=Q, H=H, diffuse=np.repeat(component.diffuse, k),
             stationary=np.repeat(component.stationary, k),
-            state_names=[f"{s}.{nm}" for s in component.state_names for nm in series],
+            state_names=[f"{s}.{ser}" for s in component.state_names for ser in series],
             components=[Component(nm, f"SUTSE over {', '.join(series)}: "
                                   f"{component.components[0].description}",
                                   tuple(range(m0 * k)))],
@@ -179,7 +179,7 @@ def SUTSE(
                                 np.repeat(getattr(component, f), ko)])
              for f in ("diffuse", "stationary")}
     states = ([f"{s}.common{j}" for s in component.state_names for j in range(r)]
-              + [f"{s}.offset.{nm_}" for s in component.state_names for nm_ in series[r:]])
+              + [f"{s}.offset.{ser}" for s in component.state_names for ser in series[r:]])
     return StateSpaceModel(
         Z=_matrix(Z), T=T, R=R, Q=Q, H=H, **flags, state_names=states,
         components=[Component(nm, f"{r} common components over {', '.join(series)}: "
