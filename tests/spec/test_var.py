@@ -1,7 +1,7 @@
 """VAR(p) in companion form; impulse responses and the variance decomposition.
 
 References: statsmodels 0.15 ``VARMAX(order=(2, 0), trend="n")`` log-likelihood and
-impulse responses at fixed parameters (its own stationary initialisation; agreement to
+impulse responses at fixed parameters (for the VARMA, ``order=(1, 1)`` and ``(2, 1)``) (its own stationary initialisation; agreement to
 rtol 1e-10), and statsmodels' ``VAR`` (OLS, independent moving-average code) orthogonalised
 moving-average matrices and FEVD at its estimates (to 1e-12).  Data: US real GDP,
 consumption and investment growth (bundled ``load_us_macro``), demeaned.
@@ -91,6 +91,59 @@ class TestVAR:
     def test_bad_input(self, coefs, cov, match):
         with pytest.raises(ValueError, match=match):
             dlm.VAR(coefs, cov)
+
+
+MA = np.array([[[0.2, -0.1, 0.0], [0.1, 0.1, 0.02], [0.3, -0.2, 0.3]]])
+
+
+@pytest.fixture(scope="module", params=[1, 2], ids=["varma11", "varma21"])
+def varma(request, growth):
+    """(our model, statsmodels VARMAX(p, 1) smoothed at the same parameters): params are
+    each equation's AR coefficients by lag, then each equation's MA coefficients
+    (``L1.e(y1).y1``, ...), then the lower Cholesky factor of S."""
+    import warnings
+
+    p = request.param
+    L = np.linalg.cholesky(S)
+    params = np.r_[np.concatenate([A[lag][i] for i in range(3) for lag in range(p)]),
+                   MA[0].ravel(), L[np.tril_indices(3)]]
+    with warnings.catch_warnings():  # "VARMA(p,q) models is not generically identified"
+        warnings.simplefilter("ignore")
+        sm = VARMAX(growth, order=(p, 1), trend="n").smooth(params)
+    return dlm.VAR(A[:p], S, ma=MA, names=["gdp", "cons", "inv"]), sm
+
+
+class TestVARMA:
+    def test_loglike_matches_varmax(self, growth, varma):
+        mod, sm = varma
+        assert dlm.loglike(mod, growth) == pytest.approx(sm.llf, rel=1e-10)
+
+    def test_impulse_responses_match_varmax(self, varma):
+        mod, sm = varma
+        ours = dlm.impulse_responses(mod, 8, orthogonalized=True)
+        for j in range(3):
+            ref = sm.impulse_responses(8, impulse=j, orthogonalized=True)
+            np.testing.assert_allclose(ours.observed[:, :, j], np.asarray(ref), atol=1e-12)
+
+    def test_state_names_and_shapes(self, varma):
+        mod = varma[0]
+        p = mod.m // 3 - 1
+        lags = ["gdp.L1", "cons.L1", "inv.L1"] if p == 2 else []
+        assert mod.state_names == ("gdp", "cons", "inv", *lags, "e.gdp", "e.cons", "e.inv")
+        assert mod.r == 3 and mod.components[0].description == f"VARMA({p}, 1) of 3 series"
+
+    def test_symbolic_ma(self):
+        import pytensor.tensor as pt
+
+        from pymc_dlm.symbolic import system_tensors
+
+        m = pt.tensor3("m", shape=(1, 3, 3))
+        sys = system_tensors(dlm.VAR(A, S, ma=m))
+        np.testing.assert_allclose(sys.T.eval({m: MA}), dlm.VAR(A, S, ma=MA).T)
+
+    def test_ma_of_another_dimension(self):
+        with pytest.raises(ValueError, match=r"ma must be \(q, k, k\) with k = 3"):
+            dlm.VAR(A, S, ma=np.zeros((1, 2, 2)))
 
 
 class TestImpulseResponseErrors:

@@ -18,6 +18,13 @@ the state :math:`\alpha_t = (y_t', y_{t-1}', \dots, y_{t-p+1}')'` with
     R = \begin{pmatrix} I_k \\ 0 \end{pmatrix},\quad Q = \Sigma,\quad H = 0,
 
 started from its stationary distribution (section 5.6.2), as statsmodels' ``VARMAX`` does.
+
+With ``ma=`` it is the VARMA(p, q) :math:`y_{t+1} = \sum_i A_i y_{t+1-i} + \eta_{t+1} +
+\sum_j M_j \eta_{t+1-j}` (Lütkepohl 2005, section 18.2): the state appends the current and
+q - 1 lagged innovations, :math:`\alpha_t = (y_t', \dots, y_{t-p+1}', \eta_t', \dots,
+\eta_{t-q+1}')'`, the first block row of T gains :math:`(M_1 \cdots M_q)`, the innovation
+block shifts, and :math:`R = (I_k\ 0 \cdots 0\ I_k\ 0 \cdots 0)'` puts
+:math:`\eta_{t+1}` into both :math:`y_{t+1}` and the innovation block.
 Impulse responses and variance decompositions of any time-invariant model, this one
 included, are in :mod:`pymc_dlm.numeric.irf`.
 """
@@ -64,10 +71,11 @@ def VAR(
     coefs: Any,
     cov: Any,
     *,
+    ma: Any = None,
     names: list[str] | None = None,
     name: str = "var",
 ) -> StateSpaceModel:
-    r"""Vector autoregression VAR(p) of k series, started from its stationary distribution.
+    r"""Vector autoregression VAR(p), or VARMA(p, q), of k series, started stationary.
 
     Parameters
     ----------
@@ -78,16 +86,20 @@ def VAR(
     cov : (k, k) array_like or PyTensor matrix
         Innovation covariance :math:`\Sigma` (full; e.g. ``chol @ chol.T`` from PyMC's
         ``LKJCholeskyCov``).
+    ma : (q, k, k) array_like, nested lists with PyTensor scalars, or a PyTensor tensor, optional
+        Moving-average coefficients :math:`M_1..M_q` of a VARMA(p, q); ``ma[j]`` multiplies
+        :math:`\eta_{t-j}` (lag ``j + 1``).  A (k, k) array is an MA(1) part.
     names : list of str, optional
-        Series names (``y0, y1, ...``); states are ``f"{series}"`` for the current values and
-        ``f"{series}.L{j}"`` for lag ``j``.
+        Series names (``y0, y1, ...``); states are ``f"{series}"`` for the current values,
+        ``f"{series}.L{j}"`` for lag ``j``, and with ``ma`` ``f"e.{series}"`` for the current
+        innovation and ``f"e.{series}.L{j}"`` for its lag ``j``.
     name : str
         Component name.
 
     Returns
     -------
     StateSpaceModel
-        ``p_obs = k``, ``m = kp``, ``r = k``; every state stationary.
+        ``p_obs = k``, ``m = k(p + q)``, ``r = k``; every state stationary.
 
     Raises
     ------
@@ -104,18 +116,29 @@ def VAR(
     (('gdp', 'inv'), 2, 2)
     >>> VAR(np.zeros((2, 2, 2)) + 0.2, np.eye(2)).T.shape
     (4, 4)
+    >>> VAR([[[0.5]]], [[1.0]], ma=[[[0.3]]], names=["gdp"]).state_names
+    ('gdp', 'e.gdp')
     """
     A, p, k = _coef_array(coefs)
+    M, q = [], 0
+    if ma is not None:
+        M, q, kq = _coef_array(ma)
+        if kq != k:
+            raise ValueError(f"ma must be (q, k, k) with k = {k} (from coefs); got k = {kq}")
     names = [f"y{i}" for i in range(k)] if names is None else [str(s) for s in names]
     if len(names) != k:
         raise ValueError(f"names must have k = {k} entries; got {len(names)}")
-    m = k * p
+    m = k * (p + q)
     T: list = [[0.0] * m for _ in range(m)]
     for lag in range(p):
         for r in range(k):
             for c in range(k):
                 T[r][lag * k + c] = A[lag][r][c]
-    for i in range(k, m):
+    for lag in range(q):
+        for r in range(k):
+            for c in range(k):
+                T[r][k * p + lag * k + c] = M[lag][r][c]
+    for i in [*range(k, k * p), *range(k * (p + 1), m)]:  # shift the lags of y and of eta
         T[i][i - k] = 1.0
     if not any(is_symbolic_leaf(e) for row in T for e in row):
         rad = float(np.max(np.abs(np.linalg.eigvals(np.array(T, dtype=np.float64)))))
@@ -126,10 +149,15 @@ def VAR(
     Z[:, :k] = np.eye(k)
     R = np.zeros((m, k))
     R[:k, :] = np.eye(k)
+    if q:
+        R[k * p:k * (p + 1), :] = np.eye(k)
     Q = cov if is_symbolic_leaf(cov) else _matrix(cov)
-    states = names + [f"{s}.L{j}" for j in range(1, p) for s in names]
+    states = (names + [f"{s}.L{j}" for j in range(1, p) for s in names]
+              + [f"e.{s}" for s in names][:k * q]
+              + [f"e.{s}.L{j}" for j in range(1, q) for s in names])
     return StateSpaceModel(
         Z=Z, T=_matrix(T), R=R, Q=Q, diffuse=[False] * m, stationary=[True] * m,
         state_names=states,
-        components=[Component(name, f"VAR({p}) of {k} series", tuple(range(m)))],
+        components=[Component(name, (f"VARMA({p}, {q})" if q else f"VAR({p})")
+                              + f" of {k} series", tuple(range(m)))],
     )
