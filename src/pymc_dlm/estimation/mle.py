@@ -539,13 +539,40 @@ class ConeCheck(NamedTuple):
 
 
 def _singular_blocks(model: StateSpaceModel, moved: Callable[[], StateSpaceModel],
-                     scale: float | Callable[[], float], min_size: int = 2) -> list[tuple]:
+                     scale: float | Callable[[], float], min_size: int = 2,
+                     elsewhere: Callable[[], list] | None = None) -> list[tuple]:
     """(matrix, index, eigenvalues, null basis) of each block of constant numeric H and Q
     with at least ``min_size`` rows whose smallest eigenvalue is below ``_SMALL * scale`` and
     that a free parameter moves (it differs in ``moved()``, called only when some block is
     singular).  Blocks: the connected pattern of non-zero entries, as
-    :func:`~pymc_dlm.estimation.structure.variance_groups` reads them."""
+    :func:`~pymc_dlm.estimation.structure.variance_groups` reads them.
+
+    A block that is singular in every model of ``elsewhere()`` too (the model at parameter
+    values far from the estimate, called only when some block is singular) is singular by
+    design, e.g. a rank-one covariance ``l l'`` or one held singular by ``fixed=``, and is
+    left out: the parameterisation cannot leave the singular matrices, so there is no
+    boundary to check (relative test: smallest eigenvalue <= 1e-10 times the largest)."""
     from .structure import _blocks
+
+    far: list | None = None
+
+    def by_design(name: str, ix: Any) -> bool:
+        nonlocal far
+        if elsewhere is None:
+            return False
+        if far is None:
+            try:
+                far = elsewhere()
+            except Exception:  # a model function need not accept arbitrary values
+                far = []
+        for other in far:
+            if other.time_varying(name):
+                return False
+            B = np.asarray(getattr(other, name), dtype=np.float64)[ix]
+            w = np.linalg.eigvalsh(0.5 * (B + B.T))
+            if not np.all(np.isfinite(w)) or w[0] > 1e-10 * max(abs(w[-1]), 1e-300):
+                return False
+        return bool(far)
 
     out: list[tuple] = []
     if not model.is_numeric:
@@ -569,6 +596,8 @@ def _singular_blocks(model: StateSpaceModel, moved: Callable[[], StateSpaceModel
             B = getattr(other, name)
             if other.time_varying(name) or np.array_equal(A[ix], np.asarray(B, float)[ix]):
                 continue  # held where it is: singular by construction, not at a boundary
+            if by_design(name, ix):
+                continue
             out.append((name, block, w, V[:, w < _SMALL * scale]))
     return out
 
@@ -619,7 +648,8 @@ def _covariance_gradients(model: StateSpaceModel, y: np.ndarray, plan: Any, bloc
 
 def _cone_conditions(model: StateSpaceModel, moved: Callable[[], StateSpaceModel],
                      y: np.ndarray, plan: Any, scale: float | Callable[[], float],
-                     options: dict, min_size: int = 2) -> list[ConeCheck]:
+                     options: dict, min_size: int = 2,
+                     elsewhere: Callable[[], list] | None = None) -> list[ConeCheck]:
     r"""The first-order condition on the cone of positive semi-definite matrices at each
     singular free block of H and Q (:func:`_singular_blocks`).
 
@@ -629,7 +659,7 @@ def _cone_conditions(model: StateSpaceModel, moved: Callable[[], StateSpaceModel
     the interior condition, which the gradient in psi covers where psi moves there).  Empty,
     at no cost beyond the eigen-decompositions, when no block is singular.
     """
-    blocks = _singular_blocks(model, moved, scale, min_size)
+    blocks = _singular_blocks(model, moved, scale, min_size, elsewhere)
     if not blocks:
         return []
     out = []
@@ -657,8 +687,16 @@ def _check_cone(fit: Maximum, fitted: StateSpaceModel, at: Callable, y: np.ndarr
         return scale[0]
 
     x = np.where(np.isfinite(fit.x), fit.x, _ZERO)
+
+    def elsewhere() -> list:
+        """The model at two parameter vectors far from the estimate (free entries standard
+        normal, fixed ones kept; a fixed seed): where a block is singular in both too, the
+        parameterisation keeps it singular (by design, not at a boundary)."""
+        rng = np.random.default_rng(20261207)
+        return [at(np.where(fit.fixed, x, rng.standard_normal(x.size))) for _ in range(2)]
+
     checks = _cone_conditions(fitted, lambda: at(x + 1e-3 * ~fit.fixed), y, plan,
-                              data_scale_once, options)
+                              data_scale_once, options, elsewhere=elsewhere)
     if not checks:
         return fit, []
     tol_ll = _GRAD_TOL * max(1.0, abs(fit.log_likelihood))
