@@ -88,7 +88,7 @@ def airline_nuts(draws: int = 1000) -> tuple[float, float]:
         t0 = time.perf_counter()
         idata = pm.sample(draws, tune=draws, **opts)
         wall = time.perf_counter() - t0
-    ess = float(az.ess(idata, method="bulk").to_array().min())
+    ess = float(az.summary(idata, kind="diagnostics")["ess_bulk"].min())
     return wall, ess / wall
 
 
