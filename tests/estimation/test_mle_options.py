@@ -9,6 +9,8 @@ own numerical Hessian (``cov_type="approx"``).
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytensor.tensor as pt
 import pytest
@@ -174,6 +176,29 @@ def test_a_first_compile_says_so_once(nile, monkeypatch, caplog):
             pass
     assert [r.getMessage()[:60] for r in caplog.records] == [
         "pymc_dlm: compiling the likelihood and gradient of a new mod"]
+
+
+def test_kernels_cached_looks_where_numba_cache_dir_puts_the_cache(tmp_path, monkeypatch):
+    """With NUMBA_CACHE_DIR set numba keeps its index files there, not in __pycache__ (the
+    notice said "compiling" in every process then).  Reference: numba's own locator for the
+    kernel functions (UserProvidedCacheLocator.from_function)."""
+    from numba.core import config as numba_config
+    from numba.core.caching import UserProvidedCacheLocator
+
+    from pymc_dlm.estimation import mle
+    from pymc_dlm.fused import native
+    from pymc_dlm.numeric import adjoint, kernels
+
+    monkeypatch.setattr(numba_config, "CACHE_DIR", str(tmp_path))
+    assert not mle.kernels_cached()
+    for func, prefix in ((native._c_grad, "native._c_grad-"),
+                         (adjoint._backward_loop.py_func, "adjoint._backward_loop-"),
+                         (kernels.update.py_func, "kernels.")):
+        where = UserProvidedCacheLocator.from_function(func, func.__code__.co_filename)
+        path = Path(where.get_cache_path())
+        path.mkdir(parents=True, exist_ok=True)
+        (path / f"{prefix}1.py312.nbi").touch()
+    assert mle.kernels_cached()
 
 
 def test_concentrated_scale_nile_agrees_with_full_mle_and_the_stepwise_procedure(nile):

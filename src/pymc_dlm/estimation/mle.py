@@ -228,10 +228,17 @@ _KERNELS = (("fused", "native._c_grad-"), ("numeric", "adjoint._backward_loop-")
 def kernels_cached() -> bool:
     """Whether numba's on-disk cache holds the likelihood kernels (an index file newer than
     its source for each); a first compile without them takes tens of seconds."""
+    from numba.core import config as numba_config
+    from numba.core.caching import UserProvidedCacheLocator
+
     root = Path(__file__).resolve().parent.parent
     for package, prefix in _KERNELS:
         source = root / package / (prefix.split(".")[0] + ".py")
-        index = list((root / package / "__pycache__").glob(prefix + "*.nbi"))
+        where = root / package / "__pycache__"
+        if numba_config.CACHE_DIR:  # NUMBA_CACHE_DIR: numba's own place for the source file
+            where = Path(numba_config.CACHE_DIR) / UserProvidedCacheLocator \
+                .get_suitable_cache_subpath(str(source))
+        index = list(where.glob(prefix + "*.nbi"))
         if not index or max(f.stat().st_mtime for f in index) < source.stat().st_mtime:
             return False
     return True
