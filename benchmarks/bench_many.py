@@ -15,8 +15,9 @@ excluded (the workers are warmed by a first run, which compiles once per worker 
 On a 2-core machine two worker processes have the two cores where the in-process run uses
 one, so they approach 2x (minus what the scheduler, the client and the transfers take; idle
 machine, 200 series: 0.24 s against 0.46 s in-process, 1.9x); two threads in one worker share
-one compiled function under a lock and the GIL, so they are about as fast as one thread
-(0.41 s: only the GIL-free parts, numba kernels and L-BFGS-B's Fortran, overlap).  A loaded
+one compiled function under a lock and the GIL, so they are no faster than one thread
+(0.41 s; 1,000 series: 2.90 s against 2.06 s in-process and 1.16 s for 2 x 1: only the
+GIL-free parts, numba kernels and L-BFGS-B's Fortran, overlap, and the lock costs).  A loaded
 machine distorts both: an earlier run with six other sessions on the two cores had 1 x 2
 faster than in-process.
 
